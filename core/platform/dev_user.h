@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Userspace backends of the device interface (core/device.h).
+ */
+#ifndef IVSHM_DEV_USER_H
+#define IVSHM_DEV_USER_H
+
+#include "../device.h"
+
+struct ivshm_peer_opts {
+	int timeout_ms;		/* handshake deadline (default 5000) */
+	unsigned int min_vectors; /* wait for this many own vectors (>= 1) */
+	ivshm_peer_cb peer_cb;	/* membership news, from ivshm_wait() */
+	void *peer_cb_arg;
+};
+
+/*
+ * Join the ivshm-server (or QEMU contrib server) listening on @socket_path
+ * as a peer, exactly as a QEMU ivshmem-doorbell device does. Returns 0 and
+ * the device in @out, or -errno after logging why (bad protocol version,
+ * region not a power of two, silent server, ...).
+ */
+int ivshm_peer_open(const char *socket_path, const struct ivshm_peer_opts *o,
+		    struct ivshm_device **out);
+
+/* Map a region file read/write with no server and no doorbells. */
+int ivshm_plain_open(const char *path, struct ivshm_device **out);
+
+/*
+ * An fd that polls readable whenever ivshm_wait() has something to report
+ * (own vectors or membership news); -1 for a plain region.
+ */
+int ivshm_device_pollfd(struct ivshm_device *dev);
+
+/* The eventfd of own vector @v, or -1: for callers who poll it directly. */
+int ivshm_device_vector_fd(struct ivshm_device *dev, unsigned int v);
+
+#endif
