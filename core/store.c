@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Attach, replay, and transactions (docs/DESIGN.md, "Append, commit and
+ * visibility").
+ */
+#include "store_int.h"
+
+#define LINK_LEN ivshm_rec_len(sizeof(struct ivshm_rec_link))
+#define FORMAT_WAIT_MS 5000
+
+static int read_ckpt_desc(struct ivshm_store *s, struct ivshm_ckpt_desc *d)
+{
+	struct ivshm_sb *sb = ivshm_sb_of(s->region);
+
+	/* A seqlock: the generation must not move while we copy. */
+	for (int tries = 0; tries < 1000; tries++) {
+		uint64_t gen = ivshm_load_acquire(&sb->ckpt_gen);
+
+		memcpy(d, &sb->ckpt[gen & 1], sizeof(*d));
+		ivshm_fence();
+		if (ivshm_load_acquire(&sb->ckpt_gen) != gen)
+			continue;
+		if (d->crc != ivshm_ckpt_desc_crc(d)) {
+			ivshm_log_err("checkpoint descriptor %llu (superblock "
+				      "offset %u): bad checksum\n",
+				      (unsigned long long)(gen & 1),
+				      768 + 64 * (unsigned int)(gen & 1));
+			return -EIO;
+		}
+		if (d->log_seg >= s->g.seg_count ||
+		    d->log_off < IVSHM_SEG_HDR_SIZE || (d->log_off & 7) ||
+		    d->log_off > s->g.seg_size - IVSHM_REC_HDR_SIZE) {
+			ivshm_log_err("checkpoint descriptor: log position "
+				      "segment %u offset 0x%x out of range\n",
+				      d->log_seg, d->log_off);
+			return -EIO;
+		}
+		return 0;
+	}
+	ivshm_log_err("checkpoint descriptor keeps changing\n");
+	return -EIO;
+}
+
+int ivshm_replay_locked(struct ivshm_store *s)
+{
+	struct ivshm_sb *sb = ivshm_sb_of(s->region);
+	struct ivshm_slot *sl = ivshm_slot_at(s->region, s->slot);
+	uint64_t head;
+	int rc;
+
+	for (;;) {
+		head = ivshm_load_acquire(&sb->head_seq);
+		while ((rc = ivshm_log_next(s->region, &s->g, s->uuid, head,
+					    &s->cur, s->rec)) > 0) {
+			if (s->apply && (rc = s->apply(s->apply_arg, s->rec)))
+				return rc;
+		}
+		if (rc < 0)
+			return rc;
+		/*
+		 * Publish how far we are, then look at the head again: a
+		 * writer publishes the head, then reads this (see the doorbell
+		 * rule in ring_peers); one of us sees the other.
+		 */
+		ivshm_store_relaxed(&sl->replay_seq, s->cur.seq);
+		ivshm_fence();
+		if (ivshm_load_acquire(&sb->head_seq) == head)
+			return 0;
+	}
+}
+
+int ivshm_store_catch_up(struct ivshm_store *s)
+{
+	int rc;
+
+	ivshm_mutex_lock(&s->mu);
+	rc = s->fenced ? -EIO : ivshm_replay_locked(s);
+	ivshm_mutex_unlock(&s->mu);
+	return rc;
+}
+
+uint64_t ivshm_store_head(struct ivshm_store *s)
+{
+	return ivshm_load_acquire(&ivshm_sb_of(s->region)->head_seq);
+}
+
+uint64_t ivshm_store_replayed(struct ivshm_store *s)
+{
+	return s->cur.seq;
+}
+
+const struct ivshm_geom *ivshm_store_geom(struct ivshm_store *s)
+{
+	return &s->g;
+}
+
+int ivshm_store_slot(struct ivshm_store *s)
+{
+	return (int)s->slot;
+}
+
+/* Format a blank region unless another peer is already doing it. */
+static int format_blank(struct ivshm_device *dev,
+			const struct ivshm_attach_opts *o)
+{
+	struct ivshm_sb *sb = ivshm_sb_of(dev->region);
+	uint64_t zero = 0;
+	char why[160];
+	int rc;
+
+	if (!ivshm_cas(&sb->lock, &zero, IVSHM_LOCK_FORMATTING))
+		return 0; /* someone else formats: wait for the magic */
+	rc = ivshm_format(dev->region, dev->size, o->format, why, sizeof(why));
+	ivshm_store_release(&sb->lock, 0);
+	if (rc)
+		ivshm_log_err("cannot format the region: %s\n", why);
+	else
+		ivshm_log_info("formatted a blank %llu-byte region\n",
+			       (unsigned long long)dev->size);
+	return rc;
+}
+
+static int classify_for_attach(struct ivshm_device *dev,
+			       const struct ivshm_attach_opts *o,
+			       struct ivshm_geom *g)
+{
+	int64_t deadline = ivshm_mono_ms() + FORMAT_WAIT_MS;
+	unsigned int attempt = 0;
+	char why[160];
+
+	for (;;) {
+		struct ivshm_sb *sb = ivshm_sb_of(dev->region);
+		enum ivshm_region_kind k = ivshm_classify(dev->region, dev->size,
+							  g, why, sizeof(why));
+		bool formatting = ivshm_load_acquire(&sb->lock) ==
+				  IVSHM_LOCK_FORMATTING;
+		int rc;
+
+		if (k == IVSHM_REGION_VALID)
+			return 0;
+		if (k == IVSHM_REGION_BLANK && o->format_if_blank) {
+			rc = format_blank(dev, o);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if ((k == IVSHM_REGION_BLANK || formatting) &&
+		    ivshm_mono_ms() < deadline && (formatting ||
+						   o->format_if_blank)) {
+			ivshm_backoff(128 + attempt++);
+			continue;
+		}
+		if (formatting) {
+			ivshm_log_err("region is half formatted (a peer died "
+				      "while formatting it?): format it again\n");
+			return -EIO;
+		}
+		ivshm_log_err("region is %s: %s\n", ivshm_region_kind_name(k),
+			      why);
+		switch (k) {
+		case IVSHM_REGION_BLANK:
+			return -ENODATA;
+		case IVSHM_REGION_CORRUPT:
+			return -EIO;
+		default:
+			return -EINVAL;
+		}
+	}
+}
+
+int ivshm_store_attach(struct ivshm_device *dev,
+		       const struct ivshm_attach_opts *o,
+		       struct ivshm_store **out)
+{
+	struct ivshm_attach_opts def = { 0 };
+	struct ivshm_ckpt_desc d;
+	struct ivshm_store *s;
+	int rc;
+
+	if (!o)
+		o = &def;
+	s = ivshm_alloc(sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->dev = dev;
+	s->region = dev->region;
+	s->lease_ms = o->lease_ms ? o->lease_ms : 3000;
+	s->apply = o->apply;
+	s->apply_arg = o->apply_arg;
+	ivshm_mutex_init(&s->mu);
+	rc = classify_for_attach(dev, o, &s->g);
+	if (rc)
+		goto fail;
+	memcpy(s->uuid, ivshm_sb_of(s->region)->uuid, 16);
+	rc = -ENOMEM;
+	s->rec = ivshm_alloc(sizeof(*s->rec));
+	s->hb = ivshm_alloc(sizeof(*s->hb) * s->g.peer_slots);
+	if (!s->rec || !s->hb)
+		goto fail;
+	rc = ivshm_slot_claim(s, o->name);
+	if (rc) {
+		ivshm_log_err("all %u peer slots are taken\n", s->g.peer_slots);
+		goto fail;
+	}
+	s->ticker = ivshm_ticker_start(ivshm_heartbeat, s, 100);
+	if (!s->ticker) {
+		rc = -ENOMEM;
+		goto fail_slot;
+	}
+	rc = read_ckpt_desc(s, &d);
+	if (rc)
+		goto fail_ticker;
+	if (d.ckpt_seg != IVSHM_NONE) {
+		ivshm_log_err("this build cannot load checkpoints yet\n");
+		rc = -EIO;
+		goto fail_ticker;
+	}
+	s->cur = (struct ivshm_cursor){ .seg = d.log_seg, .off = d.log_off,
+					.seq = d.ckpt_seq };
+	rc = ivshm_store_catch_up(s);
+	if (rc)
+		goto fail_ticker;
+	*out = s;
+	return 0;
+fail_ticker:
+	ivshm_ticker_stop(s->ticker);
+fail_slot:
+	ivshm_slot_release(s);
+fail:
+	ivshm_free(s->rec);
+	ivshm_free(s->hb);
+	ivshm_mutex_destroy(&s->mu);
+	ivshm_free(s);
+	return rc;
+}
+
+void ivshm_store_detach(struct ivshm_store *s)
+{
+	if (!s)
+		return;
+	ivshm_ticker_stop(s->ticker);
+	ivshm_slot_release(s);
+	ivshm_free(s->rec);
+	ivshm_free(s->hb);
+	ivshm_mutex_destroy(&s->mu);
+	ivshm_free(s);
+}
+
+/* ---- transactions ---- */
+
+/* Free meta segments allocated by writers that died before publishing. */
+static void free_orphans(struct ivshm_store *s, uint64_t head)
+{
+	for (uint32_t i = 0; i < s->g.seg_count; i++) {
+		struct ivshm_seg_entry *e = ivshm_seg_entry_at(s->region, &s->g,
+							       i);
+
+		if ((e->state == IVSHM_SEG_META || e->state == IVSHM_SEG_CKPT) &&
+		    e->alloc_seq > head) {
+			e->owner = IVSHM_NONE;
+			e->state = IVSHM_SEG_FREE;
+		}
+	}
+}
+
+static int alloc_meta_segment(struct ivshm_txn *t, uint32_t *out)
+{
+	struct ivshm_store *s = t->s;
+	uint32_t n = s->g.seg_count;
+
+	if (t->n_new_segs == sizeof(t->new_segs) / sizeof(t->new_segs[0]))
+		return -E2BIG;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = (s->next_seg_hint + k) % n;
+		struct ivshm_seg_entry *e = ivshm_seg_entry_at(s->region, &s->g,
+							       i);
+
+		if (e->state != IVSHM_SEG_FREE || i == t->tail.seg)
+			continue;
+		e->state = IVSHM_SEG_META;
+		e->owner = IVSHM_NONE;
+		e->alloc_seq = t->tail.seq + 1;
+		e->used = 0;
+		s->next_seg_hint = i + 1;
+		t->new_segs[t->n_new_segs++] = i;
+		*out = i;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int ivshm_txn_begin(struct ivshm_store *s, struct ivshm_txn **out)
+{
+	int rc;
+
+	ivshm_mutex_lock(&s->mu);
+	rc = ivshm_lock_acquire(s);
+	if (rc)
+		goto fail;
+	rc = ivshm_replay_locked(s);
+	if (rc) {
+		ivshm_lock_release(s);
+		goto fail;
+	}
+	free_orphans(s, s->cur.seq);
+	s->txn = (struct ivshm_txn){ .s = s, .tail = s->cur,
+				     .first_seq = s->cur.seq + 1 };
+	s->in_txn = true;
+	*out = &s->txn;
+	return 0;
+fail:
+	ivshm_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int ivshm_txn_add(struct ivshm_txn *t, uint16_t type, uint64_t ino,
+		  const void *p1, uint32_t n1, const void *p2, uint32_t n2)
+{
+	struct ivshm_store *s = t->s;
+	uint32_t len = ivshm_rec_len(n1 + n2), next;
+	char *seg;
+	int rc;
+
+	if (n1 + n2 > IVSHM_REC_MAX ||
+	    len > IVSHM_REC_MAX ||
+	    len > s->g.seg_size - IVSHM_SEG_HDR_SIZE - LINK_LEN)
+		return -E2BIG;
+	/* Room for this record and, always, a LINK after it. */
+	if (t->tail.off + len + LINK_LEN > s->g.seg_size) {
+		struct ivshm_rec_link link = { 0 };
+
+		rc = alloc_meta_segment(t, &next);
+		if (rc)
+			return rc;
+		ivshm_log_init_segment(s->region, &s->g, s->uuid, next,
+				       IVSHM_SEG_META, t->tail.seq + 2);
+		link.next_seg = next;
+		seg = ivshm_seg_at(s->region, &s->g, t->tail.seg);
+		ivshm_log_write_record(seg + t->tail.off, IVSHM_REC_LINK,
+				       s->slot, t->tail.seq + 1, 0, &link,
+				       sizeof(link), NULL, 0);
+		t->tail = (struct ivshm_cursor){ .seg = next,
+						 .off = IVSHM_SEG_HDR_SIZE,
+						 .seq = t->tail.seq + 1 };
+	}
+	seg = ivshm_seg_at(s->region, &s->g, t->tail.seg);
+	ivshm_log_write_record(seg + t->tail.off, type, s->slot,
+			       t->tail.seq + 1, ino, p1, n1, p2, n2);
+	t->tail.off += len;
+	t->tail.seq++;
+	return 0;
+}
+
+/*
+ * Ring every live peer that is behind @head and has no doorbell pending
+ * (notified_seq > replay_seq): a pending one will make it replay up to the
+ * head it finds then, which is at least ours. One ring per burst.
+ */
+static void ring_peers(struct ivshm_store *s, uint64_t head)
+{
+	for (uint32_t i = 0; i < s->g.peer_slots; i++) {
+		struct ivshm_slot *sl = ivshm_slot_at(s->region, i);
+		uint64_t gs, notified, replayed;
+		uint32_t dev_id;
+
+		if (i == s->slot)
+			continue;
+		gs = ivshm_load_acquire(&sl->gen_state);
+		if (ivshm_slot_state(gs) != IVSHM_SLOT_ALIVE)
+			continue;
+		replayed = ivshm_load_relaxed(&sl->replay_seq);
+		notified = ivshm_load_relaxed(&sl->notified_seq);
+		if (replayed >= head || notified > replayed)
+			continue;
+		if (!ivshm_cas(&sl->notified_seq, &notified, head))
+			continue; /* another writer rang it meanwhile */
+		dev_id = sl->dev_id;
+		if (dev_id != IVSHM_NONE && s->dev->id >= 0)
+			ivshm_ring(s->dev, dev_id, 0);
+	}
+}
+
+int ivshm_txn_commit(struct ivshm_txn *t)
+{
+	struct ivshm_store *s = t->s;
+	struct ivshm_sb *sb = ivshm_sb_of(s->region);
+	uint64_t head = t->tail.seq;
+	int rc;
+
+	if (head >= t->first_seq) {
+		/* Everything written above becomes visible at once. */
+		ivshm_store_release(&sb->head_seq, head);
+	}
+	ivshm_lock_release(s);
+	s->in_txn = false;
+	rc = ivshm_replay_locked(s);
+	ivshm_mutex_unlock(&s->mu);
+	if (head >= t->first_seq) {
+		ivshm_fence();
+		ring_peers(s, head);
+	}
+	return rc;
+}
+
+void ivshm_txn_abort(struct ivshm_txn *t)
+{
+	struct ivshm_store *s = t->s;
+
+	for (unsigned int i = 0; i < t->n_new_segs; i++)
+		ivshm_seg_entry_at(s->region, &s->g, t->new_segs[i])->state =
+			IVSHM_SEG_FREE;
+	ivshm_lock_release(s);
+	s->in_txn = false;
+	ivshm_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Peer slots: claimed at attach, kept alive by a heartbeat, declared dead
+ * by any peer that sees the heartbeat stand still for the lease time.
+ * Declaring a slot dead bumps its generation: that fences the old owner,
+ * which finds out at its next heartbeat and stops.
+ */
+#include "store_int.h"
+
+bool ivshm_slot_is_dead(struct ivshm_store *s, uint32_t slot,
+			uint64_t expect_gen)
+{
+	struct ivshm_slot *sl = ivshm_slot_at(s->region, slot);
+	uint64_t gs = ivshm_load_acquire(&sl->gen_state);
+	uint64_t hb = ivshm_load_relaxed(&sl->heartbeat);
+	struct ivshm_hb_seen *seen = &s->hb[slot];
+	int64_t now = ivshm_mono_ms();
+
+	if (ivshm_slot_state(gs) != IVSHM_SLOT_ALIVE ||
+	    (ivshm_slot_gen(gs) & 0xffffffffffffull) != expect_gen)
+		return true;
+	if (hb != seen->value || !seen->since_ms) {
+		seen->value = hb;
+		seen->since_ms = now;
+		return false;
+	}
+	if (now - seen->since_ms < (int64_t)s->lease_ms)
+		return false;
+	/* Silent for the whole lease: fence it, whoever else also tries. */
+	if (ivshm_cas(&sl->gen_state, &gs,
+		      ivshm_gen_state(ivshm_slot_gen(gs) + 1, IVSHM_SLOT_DEAD)))
+		ivshm_log_info("peer slot %u (%.32s) silent for %u ms: declared "
+			       "dead\n", slot, sl->name, s->lease_ms);
+	return true;
+}
+
+int ivshm_slot_claim(struct ivshm_store *s, const char *name)
+{
+	for (uint32_t i = 0; i < s->g.peer_slots; i++) {
+		struct ivshm_slot *sl = ivshm_slot_at(s->region, i);
+		uint64_t gs = ivshm_load_acquire(&sl->gen_state), gen;
+
+		if (ivshm_slot_state(gs) == IVSHM_SLOT_ALIVE)
+			continue;
+		gen = ivshm_slot_gen(gs) + 1;
+		if (!ivshm_cas(&sl->gen_state, &gs,
+			       ivshm_gen_state(gen, IVSHM_SLOT_ALIVE)))
+			continue;
+		s->slot = i;
+		s->gen = gen & 0xffffffffffffull;
+		s->lock_word = (s->gen << 16) | (i + 1);
+		sl->dev_id = s->dev->id >= 0 ? (uint32_t)s->dev->id :
+					       IVSHM_NONE;
+		sl->pid = ivshm_self_pid();
+		sl->data_seg = IVSHM_NONE;
+		sl->flags = 0;
+		sl->attach_time = (uint64_t)ivshm_now_ns();
+		memset(sl->name, 0, sizeof(sl->name));
+		if (name)
+			strncpy(sl->name, name, sizeof(sl->name) - 1);
+		ivshm_store_relaxed(&sl->epoch, 0);
+		ivshm_store_relaxed(&sl->replay_seq, 0);
+		ivshm_store_relaxed(&sl->notified_seq, 0);
+		ivshm_fetch_add(&sl->heartbeat, 1);
+		return 0;
+	}
+	/* Maybe some are dead but not yet declared so: look once. */
+	return -EBUSY;
+}
+
+void ivshm_slot_release(struct ivshm_store *s)
+{
+	struct ivshm_slot *sl = ivshm_slot_at(s->region, s->slot);
+	uint64_t gs = ivshm_gen_state(s->gen, IVSHM_SLOT_ALIVE);
+
+	ivshm_store_relaxed(&sl->epoch, 0);
+	/* Only if still ours: a fenced owner must not free a new one's. */
+	ivshm_cas(&sl->gen_state, &gs,
+		  ivshm_gen_state(s->gen + 1, IVSHM_SLOT_FREE));
+}
+
+void ivshm_heartbeat(void *arg)
+{
+	struct ivshm_store *s = arg;
+	struct ivshm_slot *sl = ivshm_slot_at(s->region, s->slot);
+	uint64_t gs = ivshm_load_acquire(&sl->gen_state);
+
+	if (ivshm_slot_state(gs) != IVSHM_SLOT_ALIVE ||
+	    (ivshm_slot_gen(gs) & 0xffffffffffffull) != s->gen) {
+		if (!s->fenced)
+			ivshm_log_err("peer slot %u was declared dead by "
+				      "another peer: detaching\n", s->slot);
+		s->fenced = true;
+		return;
+	}
+	ivshm_fetch_add(&sl->heartbeat, 1);
+}
