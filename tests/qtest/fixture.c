@@ -67,10 +67,12 @@ static bool verbose(void)
 
 int fx_server_start(const char *size, unsigned int vectors)
 {
+	/* IVSHM_QT_SERVER: run these tests against another server. */
+	const char *bin = getenv("IVSHM_QT_SERVER");
 	char nvec[16];
-	const char *argv[] = { IVSHM_SERVER_BIN, "-F", "-S", fx.sock, "-M",
-			       fx.shm, "-l", size, "-n", nvec,
-			       verbose() ? "-v" : NULL, NULL };
+	const char *argv[] = { bin && *bin ? bin : IVSHM_SERVER_BIN, "-F",
+			       "-S", fx.sock, "-M", fx.shm, "-l", size,
+			       "-n", nvec, verbose() ? "-v" : NULL, NULL };
 	struct stat st;
 	int64_t end;
 
@@ -107,9 +109,10 @@ static void on_peer(void *arg, enum ivshm_peer_event ev, unsigned int id)
 		fx.ev[fx.nev++] = (struct fx_event){ ev, id };
 }
 
-int fx_dm_open(void)
+int fx_dm_open(unsigned int vectors)
 {
 	struct ivshm_peer_opts o = { .timeout_ms = FX_TIMEOUT_MS,
+				     .min_vectors = vectors,
 				     .peer_cb = on_peer };
 	int64_t end = now_ms() + 1000;
 	int rc;
@@ -266,4 +269,18 @@ bool fx_ring_qemu(struct fx_qemu *from, struct fx_qemu *to, unsigned int v,
 		rc = wait_msi(to, v, 300);
 	} while (!rc && now_ms() < end);
 	return rc > 0;
+}
+
+void fx_pattern(void *buf, size_t len, uint32_t seed)
+{
+	unsigned char *p = buf;
+	uint32_t x = seed ? seed : 1;
+
+	for (size_t i = 0; i < len; i++) {
+		/* xorshift32: no byte repeats at a short period */
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
 }

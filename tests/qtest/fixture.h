@@ -9,6 +9,7 @@
 #define QT_FIXTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -38,7 +39,7 @@ struct fx {
 	char shm[64];		/* POSIX shm name of the region */
 	char shm_path[128];
 	struct ivshm_device *dm;
-	uint64_t fired;		/* device-model vectors fired, not yet taken */
+	uint64_t fired;		/* own vectors that fired, not yet taken */
 	unsigned int nev;	/* membership news the device model got */
 	struct fx_event ev[FX_MAX_EVENTS];
 	struct fx_qemu qemu[FX_MAX_QEMU];
@@ -52,8 +53,11 @@ void fx_teardown(void);
 /* ivshm-server -l @size -n @vectors, listening when this returns 0. */
 int fx_server_start(const char *size, unsigned int vectors);
 bool fx_server_alive(void);
-/* Join the device model as a peer (0, or -errno). */
-int fx_dm_open(void);
+/*
+ * Join the device model as a peer (0, or -errno), returning once all
+ * @vectors own vectors arrived: the protocol never says how many will come.
+ */
+int fx_dm_open(unsigned int vectors);
 
 /* Start a QEMU on the server; @wrapper (or NULL) runs it, e.g. valgrind. */
 struct fx_qemu *fx_qemu_start(unsigned int vectors,
@@ -78,5 +82,8 @@ bool fx_dm_take(unsigned int v, int timeout_ms);
 bool fx_ring_dm(struct fx_qemu *from, unsigned int v, int timeout_ms);
 bool fx_ring_qemu(struct fx_qemu *from, struct fx_qemu *to, unsigned int v,
 		  int timeout_ms);
+
+/* Fill @buf with bytes that depend on @seed and on their position. */
+void fx_pattern(void *buf, size_t len, uint32_t seed);
 
 #endif

@@ -15,7 +15,7 @@
 
 #define IVPCI_SLOT 4		/* -device ...,addr=04.0 */
 
-/* Where the BARs go: free q35 MMIO below the MMCONFIG window and at 4G. */
+/* Where the BARs go: free q35 MMIO below 0xe0000000, and at 4G. */
 #define IVPCI_BAR0 0xc0000000ull /* 256 B registers */
 #define IVPCI_BAR1 0xc0001000ull /* 4 KiB MSI-X table + PBA */
 #define IVPCI_BAR2 0x100000000ull /* the shared region, 64-bit */

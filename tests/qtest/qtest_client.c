@@ -153,7 +153,7 @@ int qtest_quit(struct qtest *q, int timeout_ms)
 
 	if (!q)
 		return -1;
-	close(q->fd);
+	/* Closing our end first makes 7.2 print a GLib timer warning. */
 	kill(q->pid, SIGTERM);
 	if (proc_wait(q->pid, timeout_ms, &st)) {
 		fprintf(stderr, "qtest: QEMU %d ignored SIGTERM for %d ms\n",
@@ -161,6 +161,7 @@ int qtest_quit(struct qtest *q, int timeout_ms)
 		proc_kill(q->pid);
 		st = -1;
 	}
+	close(q->fd);
 	free(q);
 	return st;
 }

@@ -3,6 +3,8 @@
  * A small client of QEMU's qtest protocol: start qemu-system-x86_64 with no
  * guest OS (-S, CPUs never run) and poke its I/O ports, memory and devices
  * through text commands on a UNIX socket ("readl 0x1000" -> "OK 0x...").
+ * We listen and QEMU connects (-qtest unix:PATH), so there is no window in
+ * which its socket exists but does not accept yet.
  *
  * Errors stick: after the first failed command (FAIL reply, QEMU gone,
  * timeout) every call fails fast and value getters return all-ones, so a
@@ -21,7 +23,7 @@ struct qtest;
 struct qtest_opts {
 	const char *const *args;    /* extra QEMU arguments, NULL-ended */
 	const char *const *wrapper; /* run QEMU under this, e.g. valgrind */
-	int timeout_ms;		    /* start-up and per reply (default 10 s) */
+	int timeout_ms;		    /* start-up, per reply (default 10 s) */
 };
 
 /* Start a q35 machine, stopped, under qtest; NULL after printing why. */

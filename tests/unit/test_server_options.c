@@ -16,11 +16,7 @@
 /* Output of the last parse(): what went to out and to err. */
 static char out_text[8192], err_text[8192];
 
-/*
- * Parse "ivshm-server" plus the NULL-terminated arguments into a fresh
- * config, capturing both streams.
- */
-static int parse(struct ivshm_server_config *cfg, ...)
+static int vparse(struct ivshm_server_config *cfg, va_list ap)
 {
 	static char *argv[MAX_ARGS + 2];
 	char *obuf = NULL, *ebuf = NULL;
@@ -28,13 +24,10 @@ static int parse(struct ivshm_server_config *cfg, ...)
 	FILE *out = open_memstream(&obuf, &olen);
 	FILE *err = open_memstream(&ebuf, &elen);
 	int argc = 1, rc;
-	va_list ap;
 
 	argv[0] = (char *)"ivshm-server";
-	va_start(ap, cfg);
 	while (argc <= MAX_ARGS && (argv[argc] = va_arg(ap, char *)))
 		argc++;
-	va_end(ap);
 	argv[argc] = NULL;
 	ivshm_server_config_init(cfg);
 	rc = ivshm_server_parse_args(argc, argv, cfg, out, err);
@@ -44,6 +37,45 @@ static int parse(struct ivshm_server_config *cfg, ...)
 	snprintf(err_text, sizeof(err_text), "%s", ebuf ? ebuf : "");
 	free(obuf);
 	free(ebuf);
+	return rc;
+}
+
+/* Forget glibc getopt's state (optind = 0 is its full reset). */
+static void reset_getopt(void)
+{
+	static char *none[] = { (char *)"x", NULL };
+
+	optind = 0;
+	while (getopt(1, none, "") != -1)
+		;
+}
+
+/*
+ * Parse "ivshm-server" plus the NULL-terminated arguments into a fresh
+ * config, capturing both streams. Each call starts from a clean getopt so
+ * that one test's leftovers never leak into the next one's.
+ */
+static int parse(struct ivshm_server_config *cfg, ...)
+{
+	va_list ap;
+	int rc;
+
+	reset_getopt();
+	va_start(ap, cfg);
+	rc = vparse(cfg, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* The same without the reset: what a second call in a program gets. */
+static int parse_again(struct ivshm_server_config *cfg, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, cfg);
+	rc = vparse(cfg, ap);
+	va_end(ap);
 	return rc;
 }
 
@@ -358,6 +390,25 @@ static void test_parse_twice(void)
 	CU_ASSERT_EQUAL(c.vectors, 1);
 }
 
+/*
+ * A parse that stopped inside a cluster ("-hF", "-xF") must not leave
+ * getopt's position behind: the next parse in the same process has to see
+ * all of its own arguments.
+ */
+static void test_parse_after_cluster(void)
+{
+	struct ivshm_server_config c;
+
+	CU_ASSERT_EQUAL(parse(&c, "-hF", NULL), 1);
+	CU_ASSERT_EQUAL(parse_again(&c, "-n", "3", NULL), 0);
+	CU_ASSERT_EQUAL(c.vectors, 3);
+	CU_ASSERT_FALSE(c.foreground);
+
+	CU_ASSERT_EQUAL(parse(&c, "-xF", NULL), -1);
+	CHECK_ERROR(parse_again(&c, "-l", NULL));
+	CU_ASSERT_TRUE(said("-l needs a value"));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct ut_test tests[] = {
@@ -379,6 +430,8 @@ int main(int argc, char **argv)
 		{ "stray argument", test_stray_argument },
 		{ "-h", test_help },
 		{ "parse twice", test_parse_twice },
+		{ "parse after a parse stopped in a cluster",
+		  test_parse_after_cluster },
 		{ NULL, NULL },
 	};
 

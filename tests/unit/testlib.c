@@ -191,6 +191,7 @@ int ut_recv(int sock, struct ut_msg *m, int timeout_ms)
 	int64_t deadline = ut_now_ms() + timeout_ms;
 	unsigned char b[8];
 	unsigned int got = 0;
+	int rc = 1;
 
 	m->val = 0;
 	m->fd = -1;
@@ -208,35 +209,33 @@ int ut_recv(int sock, struct ut_msg *m, int timeout_ms)
 		int64_t left = deadline - ut_now_ms();
 		ssize_t n;
 
-		if (poll(&p, 1, left > 0 ? (int)left : 0) == 0)
-			goto timeout;
+		if (poll(&p, 1, left > 0 ? (int)left : 0) == 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
 		n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			n = -errno;
-			goto fail;
+			rc = -errno;
+			break;
 		}
 		take_fds(&mh, m);
 		if (n == 0) {
-			n = got ? -EPROTO : 0;
-			goto fail;
+			rc = got ? -EPROTO : 0;
+			break;
 		}
 		got += (unsigned int)n;
+	}
+	if (rc != 1) {
+		if (m->fd >= 0)
+			close(m->fd);
+		m->fd = -1;
+		return rc;
 	}
 	for (int i = 7; i >= 0; i--)
 		m->val = (int64_t)(((uint64_t)m->val << 8) | b[i]);
 	return 1;
-timeout:
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = -1;
-	return -ETIMEDOUT;
-fail:
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = -1;
-	return (int)n;
 }
 
 bool ut_quiet(int sock, int ms)

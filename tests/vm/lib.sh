@@ -86,8 +86,7 @@ vm_kill()
 
 	kill -0 "$pid" 2>/dev/null || return 0
 	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	wait "$pid" 2>/dev/null || true
 }
 
 # vm_wait_file FILE REGEX SECONDS [PID]: wait until an extended regex matches
@@ -111,10 +110,24 @@ vm_wait_file()
 	done
 }
 
+# vm_wait_exit PID SECONDS: wait for a background job to end, then reap it;
+# returns its status, or 124 (still running) at the deadline.
+vm_wait_exit()
+{
+	local pid=$1 end=$((SECONDS + $2))
+
+	while kill -0 "$pid" 2>/dev/null; do
+		[ "$SECONDS" -lt "$end" ] || return 124
+		sleep 0.1
+	done
+	wait "$pid"
+}
+
 # vm_server_start TAG [ivshm-server options]: an ivshm-server in the
 # foreground of a background job, socket $VM_TMP/TAG.sock, region
 # /dev/shm/ivshm-vm-PID-TAG. Sets VM_SOCK, VM_SHM (the -M name),
-# VM_SERVER_PID; the server is killed and both files removed at exit.
+# VM_SERVER_PID; the server is killed and both files removed at exit
+# (or after $IVSHM_VM_SERVER_TTL seconds, default 900, whatever happens).
 vm_server_start()
 {
 	local tag=$1 server=${IVSHM_SERVER:-}
@@ -124,12 +137,16 @@ vm_server_start()
 	VM_SOCK=$VM_TMP/$tag.sock
 	VM_SHM=ivshm-vm-$$-$tag
 	vm_on_exit "rm -f '/dev/shm/$VM_SHM' '$VM_SOCK'"
-	"$server" -F -S "$VM_SOCK" -M "$VM_SHM" "$@" \
+	# timeout(1): should this shell be SIGKILLed, the server still ends.
+	timeout -k 5 "${IVSHM_VM_SERVER_TTL:-900}" \
+		"$server" -F -S "$VM_SOCK" -M "$VM_SHM" "$@" \
 		>"$VM_TMP/$tag.server.log" 2>&1 &
 	VM_SERVER_PID=$!
 	vm_on_exit "vm_kill $VM_SERVER_PID"
+	# Listening, not just bound: the socket file exists a moment earlier.
 	local end=$((SECONDS + 10))
-	until [ -S "$VM_SOCK" ]; do
+	until awk -v p="$VM_SOCK" '$NF == p && $4 == "00010000" { ok = 1 }
+		END { exit !ok }' /proc/net/unix; do
 		if ! kill -0 "$VM_SERVER_PID" 2>/dev/null || [ "$SECONDS" -ge "$end" ]; then
 			cat "$VM_TMP/$tag.server.log" >&2
 			vm_fail "ivshm-server did not start"
@@ -148,7 +165,7 @@ vm_boot()
 	local tag=$1
 
 	shift
-	"$VM_DIR/run-guest.sh" -L "$VM_TMP/$tag.log" "$@" \
+	"$VM_DIR/run-guest.sh" -s -L "$VM_TMP/$tag.log" "$@" \
 		>"$VM_TMP/$tag.run.log" 2>&1 &
 	VM_PID[$tag]=$!
 	vm_on_exit "vm_kill ${VM_PID[$tag]}"
@@ -165,18 +182,23 @@ vm_wait_mark()
 	vm_wait_file "$VM_TMP/$1.log" "IVSHM-VM-MARK: $2\$" "$3" "${VM_PID[$1]}"
 }
 
+# vm_show_console FILE: a console log for humans (no CRs, no SeaBIOS
+# terminal escapes), indented.
+vm_show_console()
+{
+	tr -d '\r' <"$1" | sed 's/\x1bc//g; s/\x1b\[[0-9;?]*[a-zA-Z]//g; s/^/  | /'
+}
+
 # vm_finish TAG: wait for the guest to end; returns run-guest.sh's status
-# (0 PASS, 1 FAIL, 3 no verdict, 4 timeout, 2 setup error) and shows its
-# console on failure.
+# (0 PASS, 1 FAIL, 2 setup error, 3 no verdict, 4 timeout) after showing
+# its console.
 vm_finish()
 {
 	local tag=$1 rc=0
 
 	wait "${VM_PID[$tag]}" || rc=$?
+	vm_log "console of guest $tag:"
+	vm_show_console "$VM_TMP/$tag.log" >&2
 	cat "$VM_TMP/$tag.run.log" >&2
-	if [ "$rc" != 0 ]; then
-		vm_log "guest $tag console:"
-		tr -d '\r' <"$VM_TMP/$tag.log" | sed 's/^/  | /' >&2
-	fi
 	return "$rc"
 }

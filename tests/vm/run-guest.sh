@@ -22,6 +22,8 @@
 #   -q ARG        one extra qemu argument; repeatable
 #   -I            interactive: console on this terminal (also logged) and a
 #                 shell in the guest after /test.sh
+#   -s            summary only: no console tail on failure (lib.sh's
+#                 vm_finish shows the whole console itself)
 #
 # Devices appear on the guest's PCI bus in the order given.
 # Exit status: 0 guest said PASS, 1 guest said FAIL, 2 usage or setup error,
@@ -33,7 +35,7 @@ set -uo pipefail
 
 usage()
 {
-	sed -n '4,29s/^# \{0,1\}//p' "$0" >&2
+	sed -n '4,/^set /{/^#/s/^# \{0,1\}//p}' "$0" >&2
 	exit 2
 }
 
@@ -41,12 +43,13 @@ log=/tmp/ivshm-vm-run-$$.log
 timeout=${IVSHM_VM_TIMEOUT:-120}
 mem=512M
 interactive=0
+summary=0
 append=()
 devs=()
 extra=()
 ndev=0
 
-while getopts "L:t:d:p:a:m:q:Ih" opt; do
+while getopts "L:t:d:p:a:m:q:Ish" opt; do
 	case $opt in
 	L) log=$OPTARG ;;
 	t) timeout=$OPTARG ;;
@@ -69,6 +72,7 @@ while getopts "L:t:d:p:a:m:q:Ih" opt; do
 	m) mem=$OPTARG ;;
 	q) extra+=("$OPTARG") ;;
 	I) interactive=1 ;;
+	s) summary=1 ;;
 	*) usage ;;
 	esac
 done
@@ -88,7 +92,7 @@ qemu=(${IVSHM_QEMU:-qemu-system-x86_64} -M q35 -accel tcg -smp 2 -m "$mem"
       -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
       "${devs[@]}" "${extra[@]}")
 
-start=$SECONDS
+start=$EPOCHREALTIME
 : >"$log" || exit 2
 if [ "$interactive" = 1 ]; then
 	"${qemu[@]}" -chardev "stdio,id=con,mux=on,signal=off,logfile=$log" \
@@ -104,7 +108,7 @@ else
 	wait $qpid
 	rc=$?
 fi
-took=$((SECONDS - start))
+took=$(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $start }")
 
 verdict=$(tr -d '\r' <"$log" | grep -aoE 'IVSHM-VM-RESULT: (PASS|FAIL rc=[0-9]+)' | tail -n 1)
 case $verdict in
@@ -114,12 +118,12 @@ case $verdict in
 	if [ "$interactive" = 0 ] && [ "$rc" = 124 ]; then
 		status=4 verdict="TIMEOUT after ${timeout}s, qemu killed"
 	else
-		status=3 verdict="no verdict (qemu exit $rc: panic, qemu error or crash)"
+		status=3 verdict="no verdict (guest panicked or rebooted, or qemu failed: qemu exit $rc)"
 	fi ;;
 esac
 echo "run-guest: ${verdict#IVSHM-VM-RESULT: } in ${took}s; console: $log" >&2
-if [ "$status" != 0 ]; then
+if [ "$status" != 0 ] && [ "$summary" = 0 ]; then
 	echo "run-guest: last console lines:" >&2
-	tr -d '\r' <"$log" | tail -n 25 | sed 's/^/  | /' >&2
+	vm_show_console "$log" | tail -n 25 >&2
 fi
 exit $status
