@@ -22,7 +22,7 @@ const char *ivshm_region_kind_name(enum ivshm_region_kind k)
 	return "?";
 }
 
-static uint64_t round_up(uint64_t v, uint64_t align)
+static uint64_t align_up(uint64_t v, uint64_t align)
 {
 	return (v + align - 1) & ~(align - 1);
 }
@@ -62,7 +62,7 @@ int ivshm_geom_plan(uint64_t size, const struct ivshm_format_opts *o,
 	g->seg_table_off = IVSHM_SB_SIZE + (uint64_t)slots * IVSHM_SLOT_SIZE;
 	/* The table describes every segment that fits after the tables. */
 	tables = g->seg_table_off + (size / seg) * IVSHM_SEG_ENTRY_SIZE;
-	g->seg0_off = round_up(tables, seg);
+	g->seg0_off = align_up(tables, seg);
 	g->seg_count = (uint32_t)((size - g->seg0_off) / seg);
 	if (g->seg0_off >= size || g->seg_count < 4) {
 		snprintf(why, whylen, "a %llu-byte region holds too few %llu-"
@@ -93,65 +93,90 @@ uint32_t ivshm_seg_hdr_crc(const struct ivshm_seg_hdr *h)
 	return ivshm_crc32(0, (const char *)h + 4, sizeof(*h) - 4);
 }
 
+static enum ivshm_region_kind classify_copy(const struct ivshm_sb *sb,
+					    uint64_t size,
+					    struct ivshm_geom *g, char *why,
+					    size_t whylen);
+
 enum ivshm_region_kind ivshm_classify(const void *region, uint64_t size,
 				      struct ivshm_geom *g, char *why,
 				      size_t whylen)
 {
-	struct ivshm_sb sb;
-	struct ivshm_geom want;
-	struct ivshm_format_opts o = { 0 };
-	uint32_t crc;
+	struct ivshm_sb *copy;
+	enum ivshm_region_kind k;
 
 	if (size < IVSHM_SB_SIZE) {
 		snprintf(why, whylen, "region of %llu bytes is smaller than a "
 			 "superblock", (unsigned long long)size);
 		return IVSHM_REGION_FOREIGN;
 	}
-	/* One private copy: another peer cannot change what we checked. */
-	memcpy(&sb, region, sizeof(sb));
-	if (all_zero(&sb, sizeof(sb))) {
+	/*
+	 * One private copy (on the heap: a kernel stack frame is small):
+	 * another peer cannot change what we checked.
+	 */
+	copy = ivshm_alloc(sizeof(*copy));
+	if (!copy) {
+		snprintf(why, whylen, "out of memory");
+		return IVSHM_REGION_CORRUPT;
+	}
+	memcpy(copy, region, sizeof(*copy));
+	k = classify_copy(copy, size, g, why, whylen);
+	ivshm_free(copy);
+	return k;
+}
+
+static enum ivshm_region_kind classify_copy(const struct ivshm_sb *sb,
+					    uint64_t size,
+					    struct ivshm_geom *g, char *why,
+					    size_t whylen)
+{
+	struct ivshm_geom want;
+	struct ivshm_format_opts o = { 0 };
+	uint32_t crc;
+
+	if (all_zero(sb, sizeof(*sb))) {
 		snprintf(why, whylen, "superblock is all zero");
 		return IVSHM_REGION_BLANK;
 	}
-	if (memcmp(sb.magic, IVSHM_MAGIC, 8)) {
+	if (memcmp(sb->magic, IVSHM_MAGIC, 8)) {
 		snprintf(why, whylen, "no ivshm magic at offset 0");
 		return IVSHM_REGION_FOREIGN;
 	}
-	if (sb.version != IVSHM_FORMAT_VERSION) {
+	if (sb->version != IVSHM_FORMAT_VERSION) {
 		snprintf(why, whylen, "format version %u, this build reads %u",
-			 sb.version, IVSHM_FORMAT_VERSION);
+			 sb->version, IVSHM_FORMAT_VERSION);
 		return IVSHM_REGION_OTHER_VERSION;
 	}
-	crc = ivshm_crc32(0, &sb, offsetof(struct ivshm_sb, static_crc));
-	if (crc != sb.static_crc) {
+	crc = ivshm_crc32(0, sb, offsetof(struct ivshm_sb, static_crc));
+	if (crc != sb->static_crc) {
 		snprintf(why, whylen, "superblock checksum 0x%08x, stored 0x%08x "
-			 "(offset 252)", crc, sb.static_crc);
+			 "(offset 252)", crc, sb->static_crc);
 		return IVSHM_REGION_CORRUPT;
 	}
-	if (sb.features) {
+	if (sb->features) {
 		snprintf(why, whylen, "unknown feature bits 0x%x (offset 68)",
-			 sb.features);
+			 sb->features);
 		return IVSHM_REGION_CORRUPT;
 	}
-	if (sb.region_size != size) {
+	if (sb->region_size != size) {
 		snprintf(why, whylen, "superblock says %llu bytes, the region "
 			 "has %llu (offset 16)",
-			 (unsigned long long)sb.region_size,
+			 (unsigned long long)sb->region_size,
 			 (unsigned long long)size);
 		return IVSHM_REGION_CORRUPT;
 	}
-	o.seg_size = sb.seg_size;
-	o.peer_slots = sb.peer_slots;
-	if (sb.sb_size != IVSHM_SB_SIZE || sb.peer_slot_size != IVSHM_SLOT_SIZE ||
-	    sb.seg_entry_size != IVSHM_SEG_ENTRY_SIZE ||
-	    sb.peer_table_off != IVSHM_SB_SIZE || !sb.peer_slots ||
+	o.seg_size = sb->seg_size;
+	o.peer_slots = sb->peer_slots;
+	if (sb->sb_size != IVSHM_SB_SIZE || sb->peer_slot_size != IVSHM_SLOT_SIZE ||
+	    sb->seg_entry_size != IVSHM_SEG_ENTRY_SIZE ||
+	    sb->peer_table_off != IVSHM_SB_SIZE || !sb->peer_slots ||
 	    ivshm_geom_plan(size, &o, &want, why, whylen) ||
-	    sb.seg_count != want.seg_count || sb.seg0_off != want.seg0_off ||
-	    sb.seg_table_off != want.seg_table_off) {
+	    sb->seg_count != want.seg_count || sb->seg0_off != want.seg0_off ||
+	    sb->seg_table_off != want.seg_table_off) {
 		snprintf(why, whylen, "superblock geometry is inconsistent "
 			 "(segments %u of %u bytes at %llu, %u slots)",
-			 sb.seg_count, sb.seg_size,
-			 (unsigned long long)sb.seg0_off, sb.peer_slots);
+			 sb->seg_count, sb->seg_size,
+			 (unsigned long long)sb->seg0_off, sb->peer_slots);
 		return IVSHM_REGION_CORRUPT;
 	}
 	*g = want;
