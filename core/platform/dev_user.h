@@ -9,7 +9,12 @@
 
 struct ivshm_peer_opts {
 	int timeout_ms;		/* handshake deadline (default 5000) */
-	unsigned int min_vectors; /* wait for this many own vectors (>= 1) */
+	/*
+	 * Wait for this many own vectors (>= 1). The protocol never says how
+	 * many vectors the server hands out: dev->vectors is a lower bound
+	 * that may grow in ivshm_wait() unless this is set to the server's -n.
+	 */
+	unsigned int min_vectors;
 	ivshm_peer_cb peer_cb;	/* membership news, from ivshm_wait() */
 	void *peer_cb_arg;
 };
