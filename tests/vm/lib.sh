@@ -17,8 +17,8 @@ vm_kernel()
 		echo "$IVSHM_VM_KERNEL"
 		return
 	fi
-	k=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
-	[ -n "$k" ] || return 1
+	k=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+	[ -e "$k" ] || return 1
 	echo "$k"
 }
 
@@ -58,8 +58,8 @@ vm_cleanup()
 {
 	local i
 
-	for ((i = ${#VM_CLEANUP[@]} - 1; i >= 0; i--))
-		do eval "${VM_CLEANUP[i]}" 2>/dev/null || true
+	for ((i = ${#VM_CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${VM_CLEANUP[i]}" || true
 	done
 	VM_CLEANUP=()
 }
@@ -137,6 +137,9 @@ vm_server_start()
 	VM_SOCK=$VM_TMP/$tag.sock
 	VM_SHM=ivshm-vm-$$-$tag
 	vm_on_exit "rm -f '/dev/shm/$VM_SHM' '$VM_SOCK'"
+	# Runs after the kill below: anything the server said, if it spoke.
+	vm_on_exit "[ ! -s '$VM_TMP/$tag.server.log' ] ||
+		{ vm_log 'ivshm-server output:'; sed 's/^/  | /' '$VM_TMP/$tag.server.log' >&2; }"
 	# timeout(1): should this shell be SIGKILLed, the server still ends.
 	timeout -k 5 "${IVSHM_VM_SERVER_TTL:-900}" \
 		"$server" -F -S "$VM_SOCK" -M "$VM_SHM" "$@" \

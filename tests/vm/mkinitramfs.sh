@@ -17,6 +17,7 @@
 #   IVSHM_VM_KERNEL / IVSHM_VM_KVER  the guest kernel (see lib.sh).
 #   BUSYBOX           the static busybox (default /bin/busybox).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
 [ $# -ge 1 ] || { echo "usage: $0 OUT.cpio.gz [SRC:GUEST_PATH ...]" >&2; exit 2; }
@@ -82,7 +83,8 @@ if [ -n "$modules" ]; then
 			sub(/\.ko.*/, "", n); gsub(/-/, "_", n);
 			if (n == m) { print; exit } }' "$mdir/modules.dep")
 		[ -n "$line" ] || { echo "$0: module $m not in $mdir" >&2; exit 1; }
-		want+=(${line/:/})
+		read -ra kos <<<"${line/:/}"
+		want+=("${kos[@]}")
 	done
 	mkdir -p "$stage$mdir"
 	for ko in $(printf '%s\n' "${want[@]}" | sort -u); do

@@ -31,6 +31,7 @@
 # Environment: IVSHM_VM_KERNEL (kernel image), IVSHM_VM_APPEND (more kernel
 # command line), IVSHM_QEMU (default qemu-system-x86_64).
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
 usage()
@@ -80,13 +81,16 @@ shift $((OPTIND - 1))
 [ $# -eq 1 ] || usage
 initrd=$1
 [ -f "$initrd" ] || { echo "run-guest: $initrd: no initramfs" >&2; exit 2; }
-kernel=$(vm_kernel) && [ -r "$kernel" ] ||
-	{ echo "run-guest: no readable kernel (/boot/vmlinuz-* or IVSHM_VM_KERNEL)" >&2; exit 2; }
+if ! kernel=$(vm_kernel) || [ ! -r "$kernel" ]; then
+	echo "run-guest: no readable kernel (/boot/vmlinuz-* or IVSHM_VM_KERNEL)" >&2
+	exit 2
+fi
 
 # Never KVM: it hangs on this host, and TCG with -smp 2 is what gives the
 # guests real atomics on the shared region (BRIEF.md).
 cmdline="console=ttyS0 panic=-1 quiet ${IVSHM_VM_APPEND:-} ${append[*]}"
 [ "$interactive" = 1 ] && cmdline="$cmdline IVSHM_VM_SHELL=1"
+# shellcheck disable=SC2206 # IVSHM_QEMU may be a command with arguments
 qemu=(${IVSHM_QEMU:-qemu-system-x86_64} -M q35 -accel tcg -smp 2 -m "$mem"
       -nographic -nodefaults -no-reboot
       -kernel "$kernel" -initrd "$initrd" -append "$cmdline"

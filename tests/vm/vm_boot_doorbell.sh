@@ -11,6 +11,7 @@
 #   host peer sees peer 1 join and the ring, checks the guest's bytes, acks.
 # Exit 0 when both sides passed, 77 (skip) without qemu or a kernel.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
 [ $# -eq 3 ] || { echo "usage: $0 IVSHM_SERVER HOST_PEER INITRAMFS" >&2; exit 2; }
@@ -30,7 +31,7 @@ ack_pat="0x3000:41434b21"
 guest_timeout=${IVSHM_VM_TIMEOUT:-100}
 
 vm_init doorbell
-vm_server_start srv -l 4M -n 2
+vm_server_start srv -l 4M -n 2 -v
 
 peer_args=(-S "$VM_SOCK" -n 2 -V 1 -P 1 -t "$((guest_timeout + 10))")
 for p in ${host_pat//,/ }; do peer_args+=(-w "$p"); done
@@ -67,6 +68,7 @@ fi
 vm_log "host peer output:"
 sed 's/^/  | /' "$VM_TMP/peer.log" >&2
 
-[ "$guest_rc" = 0 ] && [ "$peer_rc" = 0 ] ||
+if [ "$guest_rc" != 0 ] || [ "$peer_rc" != 0 ]; then
 	vm_fail "guest status $guest_rc (run-guest.sh), host peer status $peer_rc"
+fi
 vm_log "PASS"
