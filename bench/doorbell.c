@@ -21,13 +21,16 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-"Usage: ivshm-bench-doorbell [-n ITERS] [-w WARMUP] [-b] [-d] [-c CPUA,CPUB]\n"
+"Usage: ivshm-bench-doorbell [-n ITERS] [-w WARMUP] [-k BLOCKS] [-b] [-d]\n"
+"                            [-c CPUA,CPUB]\n"
 "Doorbell round trip between two ivshm peers in two processes (A rings B,\n"
 "B wakes and rings A back, A wakes), beside a raw eventfd ping-pong between\n"
 "two processes that wake the same way (poll + read + write).\n"
 "\n"
 "  -n ITERS   measured round trips per mode (default 100000)\n"
 "  -w WARMUP  unmeasured round trips before them (default 10000)\n"
+"  -k BLOCKS  the modes take turns this many times, ITERS/BLOCKS round\n"
+"             trips each, so that load changes hit them alike (default 10)\n"
 "  -b         busy-poll: wait with a zero timeout in a loop instead of\n"
 "             blocking (needs a CPU per side to mean anything)\n"
 "  -d         also run the diagnostic modes: raw eventfd with epoll, and\n"
@@ -60,7 +63,7 @@ static int parse_cpus(const char *s, int cpu[2])
 }
 
 struct opts {
-	unsigned long iters, warmup;
+	unsigned long iters, warmup, blocks;
 	bool busy, diag;
 	int cpu[2];
 };
@@ -70,10 +73,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
 	int c;
 
-	*o = (struct opts){ .iters = 100000, .warmup = 10000,
+	*o = (struct opts){ .iters = 100000, .warmup = 10000, .blocks = 10,
 			    .cpu = { -1, -1 } };
 	opterr = 0;
-	while ((c = getopt(argc, argv, ":n:w:bdc:h")) != -1) {
+	while ((c = getopt(argc, argv, ":n:w:k:bdc:h")) != -1) {
 		switch (c) {
 		case 'n':
 			if (bench_parse_ulong(optarg, 1, 100000000, &o->iters))
@@ -82,6 +85,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'w':
 			if (bench_parse_ulong(optarg, 0, 100000000,
 					      &o->warmup))
+				goto bad_value;
+			break;
+		case 'k':
+			if (bench_parse_ulong(optarg, 1, 100000000, &o->blocks))
 				goto bad_value;
 			break;
 		case 'b':
@@ -109,10 +116,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
 		goto hint;
 	}
+	if (o->blocks > o->iters) {
+		fprintf(stderr, "-k %lu is more blocks than -n %lu round "
+			"trips\n", o->blocks, o->iters);
+		goto hint;
+	}
 	return 0;
 bad_value:
-	fprintf(stderr, "bad value '%s' for -%c (-n: 1..100000000, -w: "
-		"0..100000000, -c: two CPU numbers like 0,1)\n", optarg, c);
+	fprintf(stderr, "bad value '%s' for -%c (%s)\n", optarg, c,
+		c == 'c' ? "two CPU numbers like 0,1" :
+		c == 'w' ? "0..100000000" : "1..100000000");
 hint:
 	fprintf(stderr, "try 'ivshm-bench-doorbell -h'\n");
 	return -1;
@@ -156,8 +169,9 @@ static void report(const struct opts *o, const struct pp_shared *sh)
 	const struct bench_stats *raw = &sh->stats[PP_RAW_POLL];
 	double ratio = iv->median / raw->median;
 
-	printf("doorbell round trip: %lu iterations after %lu warm-up, %s "
-	       "wait", o->iters, o->warmup, o->busy ? "busy-poll" : "blocking");
+	printf("doorbell round trip: %lu iterations after %lu warm-up, in %lu "
+	       "blocks per mode, %s wait", o->iters, o->warmup, o->blocks,
+	       o->busy ? "busy-poll" : "blocking");
 	if (o->cpu[0] >= 0)
 		printf(", A on CPU %d, B on CPU %d", o->cpu[0], o->cpu[1]);
 	printf("\n%-24s %9s %9s %9s %9s\n", "mode (us)", "median", "p99",
@@ -207,6 +221,9 @@ int main(int argc, char **argv)
 
 	if (rc)
 		return rc > 0 ? 0 : BENCH_EXIT_USAGE;
+	if (o.busy && o.cpu[0] < 0)
+		fprintf(stderr, "note: -b without -c: if both sides share a "
+			"CPU, each wait spins out a time slice\n");
 	bench_cleanup_install();
 	sh = shared_new(&o);
 	/* Created like the server's: non-blocking, so both sides match. */
@@ -220,6 +237,7 @@ int main(int argc, char **argv)
 		return BENCH_EXIT_FAIL;
 	cfg.iters = o.iters;
 	cfg.warmup = o.warmup;
+	cfg.blocks = o.blocks;
 	cfg.busy = o.busy;
 	cfg.sock = bs.sock;
 	cfg.sh = sh;
@@ -228,7 +246,8 @@ int main(int argc, char **argv)
 		pid[i] = bench_fork();
 		if (pid[i] < 0) {
 			fprintf(stderr, "fork: %s\n", strerror(errno));
-			return BENCH_EXIT_FAIL; /* PDEATHSIG ends a forked side */
+			/* PDEATHSIG ends a side already forked. */
+			return BENCH_EXIT_FAIL;
 		}
 		if (pid[i] == 0) {
 			cfg.cpu = o.cpu[i];

@@ -14,7 +14,7 @@
 struct hs_round {
 	double join_s;	/* first join started .. last join returned */
 	double up_s;	/* .. and the server side knows them all */
-	double leave_s;	/* first close .. the server side saw the last go */
+	double leave_s;	/* first close .. the server saw the last go */
 };
 
 /*
@@ -24,7 +24,8 @@ struct hs_round {
  */
 struct hs_ivshm;
 
-struct hs_ivshm *hs_ivshm_new(const char *sock, unsigned int peers);
+struct hs_ivshm *hs_ivshm_new(const char *sock, unsigned int peers,
+			      unsigned int vectors);
 /* @lat gets each join's latency (ns). 0, or -1 after printing why. */
 int hs_ivshm_round(struct hs_ivshm *h, struct hs_round *r, uint64_t *lat);
 void hs_ivshm_free(struct hs_ivshm *h);

@@ -96,12 +96,13 @@ static int ring_bell(struct side *s)
 	return write(s->peer, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
 }
 
-static int run_a(struct side *s, const struct pp_cfg *cfg, uint64_t *ns)
+/* @warm unmeasured round trips, then @n timed into @ns. */
+static int run_a(struct side *s, unsigned long warm, unsigned long n,
+		 uint64_t *ns)
 {
-	unsigned long total = cfg->warmup + cfg->iters;
 	int rc;
 
-	for (unsigned long i = 0; i < total; i++) {
+	for (unsigned long i = 0; i < warm + n; i++) {
 		uint64_t t0 = bench_now_ns();
 
 		rc = ring_bell(s);
@@ -109,15 +110,14 @@ static int run_a(struct side *s, const struct pp_cfg *cfg, uint64_t *ns)
 			rc = wait_bell(s);
 		if (rc)
 			return rc;
-		if (i >= cfg->warmup)
-			ns[i - cfg->warmup] = bench_now_ns() - t0;
+		if (i >= warm)
+			ns[i - warm] = bench_now_ns() - t0;
 	}
 	return 0;
 }
 
-static int run_b(struct side *s, const struct pp_cfg *cfg)
+static int run_b(struct side *s, unsigned long total)
 {
-	unsigned long total = cfg->warmup + cfg->iters;
 	int rc = 0;
 
 	for (unsigned long i = 0; i < total && !rc; i++) {
@@ -194,37 +194,57 @@ static int setup(struct side *s, const struct pp_cfg *cfg, bool is_a)
 	return 0;
 }
 
+/* One block of s->mode; its first block also warms it up. */
+static int run_block(struct side *s, const struct pp_cfg *cfg, bool is_a,
+		     unsigned long blk, uint64_t *ns)
+{
+	unsigned long per = cfg->iters / cfg->blocks;
+	unsigned long n = blk + 1 < cfg->blocks ? per :
+			  cfg->iters - per * blk;
+	unsigned long warm = blk ? 0 : cfg->warmup;
+
+	pthread_barrier_wait(&cfg->sh->barrier);
+	return is_a ? run_a(s, warm, n, ns + per * blk) : run_b(s, warm + n);
+}
+
 int pp_side(const struct pp_cfg *cfg, bool is_a)
 {
-	uint64_t *ns = NULL;
+	uint64_t *ns[PP_NMODES] = { NULL };
 	struct side s;
 	int rc = 0;
 
 	if (pin(cfg->cpu) || setup(&s, cfg, is_a))
 		return BENCH_EXIT_FAIL;
-	if (is_a) {
-		ns = malloc(cfg->iters * sizeof(*ns));
-		if (!ns) {
+	for (int m = 0; m < PP_NMODES && is_a; m++) {
+		if (!cfg->sh->run[m])
+			continue;
+		ns[m] = malloc(cfg->iters * sizeof(uint64_t));
+		if (!ns[m]) {
 			fprintf(stderr, "out of memory for the samples\n");
 			return BENCH_EXIT_FAIL;
 		}
 	}
-	for (int m = 0; m < PP_NMODES && !rc; m++) {
-		if (!cfg->sh->run[m])
-			continue;
-		s.mode = (enum pp_mode)m;
-		pthread_barrier_wait(&cfg->sh->barrier);
-		rc = is_a ? run_a(&s, cfg, ns) : run_b(&s, cfg);
-		if (rc) {
-			fprintf(stderr, "side %c, %s: %s\n", is_a ? 'A' : 'B',
-				pp_mode_name[m], strerror(-rc));
-		} else if (is_a) {
-			bench_stats(ns, cfg->iters, &cfg->sh->stats[m]);
+	/* Modes take turns block by block: drifting load hits them alike. */
+	for (unsigned long b = 0; b < cfg->blocks && !rc; b++) {
+		for (int m = 0; m < PP_NMODES && !rc; m++) {
+			if (!cfg->sh->run[m])
+				continue;
+			s.mode = (enum pp_mode)m;
+			rc = run_block(&s, cfg, is_a, b, ns[m]);
+			if (rc)
+				fprintf(stderr, "side %c, %s: %s\n",
+					is_a ? 'A' : 'B', pp_mode_name[m],
+					strerror(-rc));
+		}
+	}
+	for (int m = 0; m < PP_NMODES; m++) {
+		if (ns[m] && !rc) {
+			bench_stats(ns[m], cfg->iters, &cfg->sh->stats[m]);
 			bench_stats_scale(&cfg->sh->stats[m], 1e-3); /* to us */
 			cfg->sh->done[m] = true;
 		}
+		free(ns[m]);
 	}
-	free(ns);
 	ivshm_device_close(s.dev);
 	close(s.ep);
 	return rc ? BENCH_EXIT_FAIL : 0;

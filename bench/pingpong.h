@@ -2,7 +2,8 @@
 /*
  * One side of a doorbell ping-pong, run in its own process: side A rings
  * and times the round trip, side B answers every ring. Each mode is one way
- * of ringing and waking; A and B meet at a barrier before each mode.
+ * of ringing and waking; the modes take turns in blocks, and A and B meet
+ * at a barrier before each block.
  */
 #ifndef IVSHM_BENCH_PINGPONG_H
 #define IVSHM_BENCH_PINGPONG_H
@@ -15,9 +16,9 @@
 
 enum pp_mode {
 	PP_IVSHM,	/* ivshm_ring() + ivshm_wait(): the real path */
-	PP_RAW_POLL,	/* baseline: write() + poll() + read() on eventfds */
+	PP_RAW_POLL,	/* baseline: write(), poll(), read() on eventfds */
 	PP_RAW_EPOLL,	/* diagnostic: the same with epoll_wait() */
-	PP_IVSHM_FD,	/* diagnostic: ivshm_ring() + poll() on the vector fd */
+	PP_IVSHM_FD,	/* diagnostic: ivshm_ring(), poll() on its vecfd */
 	PP_NMODES
 };
 
@@ -33,7 +34,8 @@ struct pp_shared {
 
 struct pp_cfg {
 	unsigned long iters, warmup;
-	bool busy;		/* spin with a zero timeout instead of blocking */
+	unsigned long blocks;	/* the modes alternate this many times */
+	bool busy;		/* spin with a zero timeout, never block */
 	int cpu;		/* pin this side to it, or -1 */
 	const char *sock;	/* the doorbell server */
 	int efd[2];		/* raw eventfds: A's own, B's own */

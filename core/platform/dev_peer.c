@@ -42,6 +42,12 @@ struct peer_dev {
 	struct remote **remotes; /* indexed by peer id, grown on demand */
 	unsigned int nremotes;
 	int own[IVSHM_MAX_VECTORS];
+	/*
+	 * wait() polls these (slot 0: the socket, -1 once gone; then own
+	 * vectors): poll() wakes measurably faster than epoll_wait(). epfd
+	 * stays for callers who want one fd (ivshm_device_pollfd).
+	 */
+	struct pollfd pfd[1 + IVSHM_MAX_VECTORS];
 	/* Partial message being received: bytes and any fd that came early. */
 	unsigned char rbuf[8];
 	unsigned int rlen;
@@ -152,6 +158,7 @@ static int add_own_vector(struct peer_dev *pd, int fd)
 		return -errno;
 	}
 	pd->own[v] = fd;
+	pd->pfd[1 + v] = (struct pollfd){ .fd = fd, .events = POLLIN };
 	pd->dev.vectors = v + 1;
 	return 0;
 }
@@ -228,6 +235,7 @@ static int drain_socket(struct peer_dev *pd)
 			epoll_ctl(pd->epfd, EPOLL_CTL_DEL, pd->sock, NULL);
 			close(pd->sock);
 			pd->sock = -1;
+			pd->pfd[0].fd = -1;
 			notify(pd, IVSHM_SERVER_GONE, 0);
 			return rc == -EPIPE ? 0 : rc;
 		}
@@ -399,6 +407,7 @@ int ivshm_peer_open(const char *socket_path, const struct ivshm_peer_opts *o,
 	pd->dev.peer_cb = opts.peer_cb;
 	pd->dev.peer_cb_arg = opts.peer_cb_arg;
 	pd->rfd = -1;
+	pd->pfd[0].fd = -1;
 	pthread_rwlock_init(&pd->lock, NULL);
 	pd->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (pd->epfd < 0) {
@@ -417,6 +426,7 @@ int ivshm_peer_open(const char *socket_path, const struct ivshm_peer_opts *o,
 		rc = -errno;
 		goto fail;
 	}
+	pd->pfd[0] = (struct pollfd){ .fd = pd->sock, .events = POLLIN };
 	rc = handshake(pd, &opts);
 	if (rc)
 		goto fail;
@@ -459,25 +469,26 @@ static int peer_ring(struct ivshm_device *dev, unsigned int peer,
 static int64_t peer_wait(struct ivshm_device *dev, int timeout_ms)
 {
 	struct peer_dev *pd = to_peer(dev);
-	struct epoll_event evs[IVSHM_MAX_VECTORS + 1];
+	unsigned int nv = dev->vectors;
 	int64_t mask = 0;
 	int n, rc;
 
-	n = epoll_wait(pd->epfd, evs, IVSHM_MAX_VECTORS + 1, timeout_ms);
+	n = poll(pd->pfd, 1 + nv, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	for (int i = 0; i < n; i++) {
-		uint64_t tag = evs[i].data.u64, cnt;
+	for (unsigned int v = 0; n && v < nv; v++) {
+		uint64_t cnt;
 
-		if (tag == SOCK_TAG) {
-			rc = drain_socket(pd);
-			if (rc)
-				return rc;
+		if (!pd->pfd[1 + v].revents)
 			continue;
-		}
 		/* Eventfds may have been made O_NONBLOCK by QEMU: fine. */
-		if (read(pd->own[tag], &cnt, sizeof(cnt)) == sizeof(cnt))
-			mask |= (int64_t)(1ull << tag);
+		if (read(pd->own[v], &cnt, sizeof(cnt)) == sizeof(cnt))
+			mask |= (int64_t)(1ull << v);
+	}
+	if (pd->pfd[0].fd >= 0 && pd->pfd[0].revents) {
+		rc = drain_socket(pd);
+		if (rc)
+			return rc;
 	}
 	return mask;
 }
