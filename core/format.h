@@ -25,6 +25,20 @@
 #define IVSHM_MAX_SLOTS 1024u
 #define IVSHM_ROOT_INO 1ull
 #define IVSHM_NAME_MAX 255u
+#define IVSHM_SYMLINK_MAX 4095u
+#define IVSHM_XATTR_NAME_MAX 255u
+#define IVSHM_XATTR_VALUE_MAX 65536u
+#define IVSHM_MAX_FILE_SIZE (1ull << 62)
+
+/* File types in mode, the values every Unix uses. */
+#define IVSHM_S_IFMT 0170000u
+#define IVSHM_S_IFSOCK 0140000u
+#define IVSHM_S_IFLNK 0120000u
+#define IVSHM_S_IFREG 0100000u
+#define IVSHM_S_IFBLK 0060000u
+#define IVSHM_S_IFDIR 0040000u
+#define IVSHM_S_IFCHR 0020000u
+#define IVSHM_S_IFIFO 0010000u
 
 struct ivshm_ckpt_desc {
 	uint64_t ckpt_seq;

@@ -248,6 +248,14 @@ void ivshm_store_detach(struct ivshm_store *s)
 
 /* ---- transactions ---- */
 
+void ivshm_seg_release(struct ivshm_store *s, uint32_t i)
+{
+	struct ivshm_seg_entry *e = ivshm_seg_entry_at(s->region, &s->g, i);
+
+	ivshm_store_release((uint64_t *)(void *)e,
+			    ((uint64_t)IVSHM_NONE << 32) | IVSHM_SEG_FREE);
+}
+
 /* Free meta segments allocated by writers that died before publishing. */
 static void free_orphans(struct ivshm_store *s, uint64_t head)
 {
@@ -256,37 +264,61 @@ static void free_orphans(struct ivshm_store *s, uint64_t head)
 							       i);
 
 		if ((e->state == IVSHM_SEG_META || e->state == IVSHM_SEG_CKPT) &&
-		    e->alloc_seq > head) {
-			e->owner = IVSHM_NONE;
-			e->state = IVSHM_SEG_FREE;
-		}
+		    e->alloc_seq > head)
+			ivshm_seg_release(s, i);
 	}
 }
 
-static int alloc_meta_segment(struct ivshm_txn *t, uint32_t *out)
+/*
+ * Claim a free segment: one compare-and-swap of its (state, owner) word, so
+ * data segments are claimed without the store lock. @reserve segments are
+ * left for callers that pass 0 (the meta log: deleting must still work on
+ * a full store).
+ */
+int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
+		    uint64_t alloc_seq, uint32_t reserve, uint32_t *out)
 {
-	struct ivshm_store *s = t->s;
-	uint32_t n = s->g.seg_count;
+	uint32_t n = s->g.seg_count, nfree = 0;
 
-	if (t->n_new_segs == sizeof(t->new_segs) / sizeof(t->new_segs[0]))
-		return -E2BIG;
+	if (reserve) {
+		for (uint32_t i = 0; i < n; i++)
+			nfree += ivshm_seg_entry_at(s->region, &s->g,
+						    i)->state == IVSHM_SEG_FREE;
+		if (nfree <= reserve)
+			return -ENOSPC;
+	}
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = (s->next_seg_hint + k) % n;
 		struct ivshm_seg_entry *e = ivshm_seg_entry_at(s->region, &s->g,
 							       i);
+		uint64_t *word = (uint64_t *)(void *)e;
+		uint64_t cur = ivshm_load_relaxed(word);
 
-		if (e->state != IVSHM_SEG_FREE || i == t->tail.seg)
+		if ((uint32_t)cur != IVSHM_SEG_FREE)
 			continue;
-		e->state = IVSHM_SEG_META;
-		e->owner = IVSHM_NONE;
-		e->alloc_seq = t->tail.seq + 1;
+		if (!ivshm_cas(word, &cur, ((uint64_t)owner << 32) | kind))
+			continue;
+		/* Meta claims happen under the lock, so orphan checks agree. */
+		e->alloc_seq = alloc_seq;
 		e->used = 0;
 		s->next_seg_hint = i + 1;
-		t->new_segs[t->n_new_segs++] = i;
 		*out = i;
 		return 0;
 	}
 	return -ENOSPC;
+}
+
+static int alloc_meta_segment(struct ivshm_txn *t, uint32_t *out)
+{
+	int rc;
+
+	if (t->n_new_segs == sizeof(t->new_segs) / sizeof(t->new_segs[0]))
+		return -E2BIG;
+	rc = ivshm_seg_claim(t->s, IVSHM_SEG_META, IVSHM_NONE,
+			     t->tail.seq + 1, 0, out);
+	if (!rc)
+		t->new_segs[t->n_new_segs++] = *out;
+	return rc;
 }
 
 int ivshm_txn_begin(struct ivshm_store *s, struct ivshm_txn **out)
@@ -407,8 +439,7 @@ void ivshm_txn_abort(struct ivshm_txn *t)
 	struct ivshm_store *s = t->s;
 
 	for (unsigned int i = 0; i < t->n_new_segs; i++)
-		ivshm_seg_entry_at(s->region, &s->g, t->new_segs[i])->state =
-			IVSHM_SEG_FREE;
+		ivshm_seg_release(s, t->new_segs[i]);
 	ivshm_lock_release(s);
 	s->in_txn = false;
 	ivshm_mutex_unlock(&s->mu);

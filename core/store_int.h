@@ -73,5 +73,8 @@ void ivshm_heartbeat(void *arg);
 
 /* store.c */
 int ivshm_replay_locked(struct ivshm_store *s);
+int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
+		    uint64_t alloc_seq, uint32_t reserve, uint32_t *out);
+void ivshm_seg_release(struct ivshm_store *s, uint32_t i);
 
 #endif

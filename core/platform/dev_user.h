@@ -31,6 +31,9 @@ int ivshm_peer_open(const char *socket_path, const struct ivshm_peer_opts *o,
 /* Map a region file read/write with no server and no doorbells. */
 int ivshm_plain_open(const char *path, struct ivshm_device **out);
 
+/* A device over memory the caller owns and keeps mapped. */
+int ivshm_mem_open(void *region, uint64_t size, struct ivshm_device **out);
+
 /*
  * An fd that polls readable whenever ivshm_wait() has something to report
  * (own vectors or membership news); -1 for a plain region.

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+/*
+ * File data. A write copies its bytes into this peer's open data segment
+ * with no lock held, then commits extent records pointing at them: other
+ * peers can only reach the bytes after the commit, so they never see them
+ * half written. Reads copy out of the region through the private index.
+ */
+#include "fs_int.h"
+
+#define MAX_CHUNKS 32
+/* Free segments kept back from data so that metadata (rm!) still works. */
+#define META_RESERVE 2
+
+struct chunk {
+	uint32_t seg, off, len;
+};
+
+/* Reserve up to @len bytes of data space as chunks; returns bytes. */
+static int64_t reserve(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
+		       unsigned int *n)
+{
+	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
+	uint64_t got = 0;
+	int rc = 0;
+
+	*n = 0;
+	ivshm_mutex_lock(&fs->data_mu);
+	while (got < len && *n < MAX_CHUNKS) {
+		uint32_t take;
+
+		if (fs->dseg == IVSHM_NONE || fs->dseg_used == g->seg_size) {
+			uint32_t seg;
+
+			rc = ivshm_seg_claim(fs->st, IVSHM_SEG_DATA,
+					     fs->st->slot, 0, META_RESERVE,
+					     &seg);
+			if (rc)
+				break;
+			fs->dseg = seg;
+			fs->dseg_used = 0;
+			ivshm_slot_at(fs->st->region, fs->st->slot)->data_seg =
+				seg;
+		}
+		take = g->seg_size - fs->dseg_used;
+		if (take > len - got)
+			take = (uint32_t)(len - got);
+		c[(*n)++] = (struct chunk){ fs->dseg, fs->dseg_used, take };
+		fs->dseg_used += take;
+		ivshm_seg_entry_at(fs->st->region, g, fs->dseg)->used =
+			fs->dseg_used;
+		got += take;
+	}
+	ivshm_mutex_unlock(&fs->data_mu);
+	return got ? (int64_t)got : rc;
+}
+
+static int check_file(struct ivshm_inode *n)
+{
+	if (!n)
+		return -ENOENT;
+	if (ivshm_is_dir(n))
+		return -EISDIR;
+	return ivshm_is_reg(n) ? 0 : -EINVAL;
+}
+
+static int64_t write_some(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
+			  const char *buf, uint64_t len)
+{
+	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
+	struct chunk c[MAX_CHUNKS];
+	struct ivshm_rec_inode na;
+	struct ivshm_inode *n;
+	struct ivshm_txn *t;
+	unsigned int nc;
+	uint64_t pos = 0;
+	int64_t got;
+	int rc;
+
+	got = reserve(fs, len, c, &nc);
+	if (got <= 0)
+		return got;
+	for (unsigned int i = 0; i < nc; i++) {
+		memcpy(ivshm_seg_at(fs->st->region, g, c[i].seg) + c[i].off,
+		       buf + pos, c[i].len);
+		pos += c[i].len;
+	}
+	rc = ivshm_txn_begin(fs->st, &t);
+	if (rc)
+		return rc;
+	n = ivshm_index_get(&fs->x, ino);
+	rc = check_file(n);
+	pos = 0;
+	for (unsigned int i = 0; !rc && i < nc; i++) {
+		struct ivshm_rec_extent e = { .file_off = off + pos,
+					      .len = c[i].len, .seg = c[i].seg,
+					      .seg_off = c[i].off };
+
+		rc = ivshm_txn_add(t, IVSHM_REC_EXTENT, ino, &e, sizeof(e),
+				   NULL, 0);
+		pos += c[i].len;
+	}
+	if (!rc) {
+		na = n->a;
+		if (off + (uint64_t)got > na.size)
+			na.size = off + (uint64_t)got;
+		na.mtime = na.ctime = ivshm_now_ns();
+		/* Writing drops set-uid, and set-gid of group-executables. */
+		na.mode &= ~04000u;
+		if ((na.mode & 02010) == 02010)
+			na.mode &= ~02000u;
+		rc = ivshm_fs_put_inode(t, ino, &na);
+	}
+	rc = ivshm_fs_end(fs, t, rc);
+	return rc ? rc : got;
+}
+
+int64_t ivshm_fs_write(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
+		       const void *buf, uint64_t len, struct ivshm_attr *a)
+{
+	uint64_t done = 0;
+
+	if (off > IVSHM_MAX_FILE_SIZE || len > IVSHM_MAX_FILE_SIZE - off)
+		return -EFBIG;
+	while (done < len) {
+		int64_t n = write_some(fs, ino, off + done,
+				       (const char *)buf + done, len - done);
+
+		if (n < 0)
+			return done ? (int64_t)done : n;
+		done += (uint64_t)n;
+	}
+	if (a && ivshm_fs_getattr(fs, ino, a))
+		memset(a, 0, sizeof(*a));
+	return (int64_t)done;
+}
+
+int64_t ivshm_fs_read(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
+		      void *buf, uint64_t len)
+{
+	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
+	struct ivshm_inode *n;
+	uint64_t end, pos;
+	int rc = ivshm_fs_enter(fs);
+
+	if (rc)
+		return rc;
+	n = ivshm_index_get(&fs->x, ino);
+	rc = check_file(n);
+	if (rc) {
+		ivshm_fs_leave(fs);
+		return rc;
+	}
+	end = off >= n->a.size ? off : (len > n->a.size - off ? n->a.size :
+				       off + len);
+	for (pos = off; pos < end;) {
+		struct ivshm_extent e;
+		char *dst = (char *)buf + (pos - off);
+		uint64_t take;
+
+		if (!ivshm_extmap_next(&n->ext, pos, &e) || e.off >= end) {
+			memset(dst, 0, end - pos); /* a hole to the end */
+			break;
+		}
+		if (e.off > pos) {
+			memset(dst, 0, e.off - pos);
+			pos = e.off;
+			continue;
+		}
+		take = e.off + e.len - pos;
+		if (take > end - pos)
+			take = end - pos;
+		if (e.flags & IVSHM_EXTENT_ZERO)
+			memset(dst, 0, take);
+		else
+			memcpy(dst, ivshm_seg_at(fs->st->region, g, e.seg) +
+					    e.seg_off + (pos - e.off), take);
+		pos += take;
+	}
+	ivshm_fs_leave(fs);
+	return (int64_t)(end - off);
+}
+
+int ivshm_fs_fallocate(struct ivshm_fs *fs, uint64_t ino, int mode,
+		       uint64_t off, uint64_t len)
+{
+	bool keep = mode & IVSHM_FALLOC_KEEP_SIZE;
+	struct ivshm_rec_inode na;
+	struct ivshm_inode *n;
+	struct ivshm_txn *t;
+	int rc;
+
+	if (mode & ~(IVSHM_FALLOC_KEEP_SIZE | IVSHM_FALLOC_PUNCH_HOLE |
+		     IVSHM_FALLOC_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((mode & IVSHM_FALLOC_PUNCH_HOLE) &&
+	    (!keep || (mode & IVSHM_FALLOC_ZERO_RANGE)))
+		return -EINVAL;
+	if (!len)
+		return -EINVAL;
+	if (off > IVSHM_MAX_FILE_SIZE || len > IVSHM_MAX_FILE_SIZE - off)
+		return -EFBIG;
+	rc = ivshm_txn_begin(fs->st, &t);
+	if (rc)
+		return rc;
+	n = ivshm_index_get(&fs->x, ino);
+	rc = check_file(n);
+	if (!rc && (mode & (IVSHM_FALLOC_PUNCH_HOLE | IVSHM_FALLOC_ZERO_RANGE)) &&
+	    off < n->a.size) {
+		struct ivshm_rec_punch p = { off, len };
+
+		rc = ivshm_txn_add(t, IVSHM_REC_PUNCH, ino, &p, sizeof(p),
+				   NULL, 0);
+	}
+	/*
+	 * Plain allocation only extends the size: a log cannot promise that
+	 * later writes find room (docs/DESIGN.md).
+	 */
+	if (!rc && (!keep || (mode & IVSHM_FALLOC_PUNCH_HOLE))) {
+		na = n->a;
+		if (!keep && off + len > na.size)
+			na.size = off + len;
+		na.mtime = na.ctime = ivshm_now_ns();
+		rc = ivshm_fs_put_inode(t, ino, &na);
+	}
+	return ivshm_fs_end(fs, t, rc);
+}
