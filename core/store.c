@@ -124,7 +124,10 @@ static int classify_for_attach(struct ivshm_device *dev,
 			       const struct ivshm_attach_opts *o,
 			       struct ivshm_geom *g)
 {
-	int64_t deadline = ivshm_mono_ms() + FORMAT_WAIT_MS;
+	int64_t deadline = ivshm_mono_ms() +
+			   (o->format_wait_ms < 0 ? 0 :
+			    o->format_wait_ms ? o->format_wait_ms :
+						FORMAT_WAIT_MS);
 	unsigned int attempt = 0;
 	char why[160];
 

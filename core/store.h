@@ -20,6 +20,8 @@ struct ivshm_attach_opts {
 	bool format_if_blank;	/* format an all-zero region */
 	const struct ivshm_format_opts *format;
 	unsigned int lease_ms;	/* a slot silent this long is dead (3000) */
+	int format_wait_ms;	/* wait for another peer's format (0: 5000,
+				 * -1: not at all) */
 	ivshm_apply_fn apply;	/* the index, fed by replay */
 	void *apply_arg;
 };

@@ -95,7 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ivshm_device *dev;
 	struct ivshm_fs *fs;
 	struct ivshm_fs_opts o = { .attach = { .name = "fuzz",
-					       .lease_ms = 1 } };
+					       .lease_ms = 1,
+					       .format_wait_ms = -1 } };
 
 	if (!base) {
 		build_base();
