@@ -49,11 +49,21 @@ ivshm_static_assert(sizeof(struct em_inner) <= EM_NODE_SIZE,
 		    "inner node fits its node");
 ivshm_static_assert(EM_LCAP == 42 && EM_ICAP == 63, "node capacities");
 
-/* A path from the root: node[0] is the leaf, idx[0] a position in it. */
+/*
+ * A path from the root: lv[0].node is the leaf and lv[0].idx a position in
+ * it; lv[l].idx is the child taken in lv[l].node. (One array of pairs, not
+ * two arrays: GCC 12's ipa-modref loses track of stores into a struct's
+ * leading array through a variable index when a trailing array follows,
+ * and forwarded stale values from before seek() at -O1 and up.)
+ */
 struct em_cur {
-	void *node[EM_MAX_H];
-	uint16_t idx[EM_MAX_H];
+	struct {
+		void *node;
+		unsigned int idx;
+	} lv[EM_MAX_H];
 };
+
+#define EM_CUR_INIT { { { NULL, 0 } } }
 
 #ifdef IVSHM_EXTMAP_TEST
 bool ivshm_extmap_test_fail_alloc(void);
@@ -69,11 +79,6 @@ static void *em_alloc(size_t n)
 	if (ivshm_extmap_test_fail_alloc())
 		return NULL;
 	return ivshm_alloc(n);
-}
-
-static size_t leaf_size(unsigned int cap)
-{
-	return EM_HDR + cap * sizeof(struct ivshm_extent);
 }
 
 /* The smallest node size (64 ... 1024) whose leaf holds @n extents. */
@@ -178,9 +183,9 @@ static unsigned int inner_upper(const struct em_inner *in, uint64_t x)
 }
 
 /*
- * Descend towards @x (the map is not empty): idx[0] is then the number of
- * extents of the leaf that start at or before x. If it is 0, no extent of
- * the whole map does; else the leaf's extent idx[0] - 1 is the last one.
+ * Descend towards @x (the map is not empty): lv[0].idx is then the number
+ * of extents of the leaf that start at or before x. If it is 0, no extent
+ * of the whole map does; else the leaf's extent lv[0].idx - 1 is the last.
  */
 static void seek(const struct ivshm_extmap *m, uint64_t x, struct em_cur *c)
 {
@@ -193,12 +198,12 @@ static void seek(const struct ivshm_extmap *m, uint64_t x, struct em_cur *c)
 		i = inner_upper(in, x);
 		if (i)
 			i--;
-		c->node[l] = in;
-		c->idx[l] = (uint16_t)i;
+		c->lv[l].node = in;
+		c->lv[l].idx = i;
 		n = in->child[i];
 	}
-	c->node[0] = n;
-	c->idx[0] = (uint16_t)leaf_upper(n, x);
+	c->lv[0].node = n;
+	c->lv[0].idx = leaf_upper(n, x);
 }
 
 /* Move to the first extent of the next leaf; false (c unchanged) if none. */
@@ -207,14 +212,14 @@ static bool next_leaf(const struct ivshm_extmap *m, struct em_cur *c)
 	unsigned int l;
 
 	for (l = 1; l < m->height; l++) {
-		struct em_inner *in = c->node[l];
+		struct em_inner *in = c->lv[l].node;
 
-		if (c->idx[l] + 1u < in->n) {
-			c->idx[l]++;
+		if (c->lv[l].idx + 1u < in->n) {
+			c->lv[l].idx++;
 			for (; l > 0; l--) {
-				in = c->node[l];
-				c->node[l - 1] = in->child[c->idx[l]];
-				c->idx[l - 1] = 0;
+				in = c->lv[l].node;
+				c->lv[l - 1].node = in->child[c->lv[l].idx];
+				c->lv[l - 1].idx = 0;
 			}
 			return true;
 		}
@@ -225,20 +230,20 @@ static bool next_leaf(const struct ivshm_extmap *m, struct em_cur *c)
 /* Make c point at an extent, stepping to the next leaf if past the end. */
 static bool cur_norm(const struct ivshm_extmap *m, struct em_cur *c)
 {
-	const struct em_leaf *lf = c->node[0];
+	const struct em_leaf *lf = c->lv[0].node;
 
-	return c->idx[0] < lf->n || next_leaf(m, c);
+	return c->lv[0].idx < lf->n || next_leaf(m, c);
 }
 
 static bool cur_fwd(const struct ivshm_extmap *m, struct em_cur *c)
 {
-	c->idx[0]++;
+	c->lv[0].idx++;
 	return cur_norm(m, c);
 }
 
 static struct ivshm_extent *cur_ext(const struct em_cur *c)
 {
-	return &((struct em_leaf *)c->node[0])->e[c->idx[0]];
+	return &((struct em_leaf *)c->lv[0].node)->e[c->lv[0].idx];
 }
 
 /* The first extent starting at or after @x. */
@@ -246,24 +251,24 @@ static bool seek_ge(const struct ivshm_extmap *m, uint64_t x,
 		    struct em_cur *c)
 {
 	seek(m, x, c);
-	if (c->idx[0] && ((struct em_leaf *)c->node[0])->e[c->idx[0] - 1].off
+	if (c->lv[0].idx && ((struct em_leaf *)c->lv[0].node)->e[c->lv[0].idx - 1].off
 				 == x)
-		c->idx[0]--;
+		c->lv[0].idx--;
 	return cur_norm(m, c);
 }
 
-/* The lowest key of c->node[level] changed: carry it up the path. */
+/* The lowest key of c->lv[level].node changed: carry it up the path. */
 static void fix_min(struct ivshm_extmap *m, struct em_cur *c,
 		    unsigned int level)
 {
-	uint64_t v = node_min(c->node[level], level);
+	uint64_t v = node_min(c->lv[level].node, level);
 	unsigned int l;
 
 	for (l = level + 1; l < m->height; l++) {
-		struct em_inner *in = c->node[l];
+		struct em_inner *in = c->lv[l].node;
 
-		in->key[c->idx[l]] = v;
-		if (c->idx[l])
+		in->key[c->lv[l].idx] = v;
+		if (c->lv[l].idx)
 			break;
 	}
 }
@@ -409,9 +414,9 @@ static unsigned int shift_count(unsigned int mine, unsigned int sib,
 static bool plan_shift(const struct em_cur *c, unsigned int cnt,
 		       struct em_plan *p)
 {
-	const struct em_inner *par = c->node[1];
-	const struct em_leaf *lf = c->node[0];
-	unsigned int pi = c->idx[1], i = c->idx[0];
+	const struct em_inner *par = c->lv[1].node;
+	const struct em_leaf *lf = c->lv[0].node;
+	unsigned int pi = c->lv[1].idx, i = c->lv[0].idx;
 	unsigned int mine = lf->n + cnt, need = mine - EM_LCAP;
 
 	if (pi > 0) {
@@ -456,7 +461,7 @@ static int plan_insert(const struct ivshm_extmap *m, const struct em_cur *c,
 		p->grow = leaf_alloc(leaf_size_for(cnt));
 		return p->grow ? 0 : -ENOMEM;
 	}
-	lf = c->node[0];
+	lf = c->lv[0].node;
 	if (lf->n + cnt <= lf->cap) {
 		p->kind = EM_FIT;
 		return 0;
@@ -470,7 +475,7 @@ static int plan_insert(const struct ivshm_extmap *m, const struct em_cur *c,
 		return 0;
 	p->kind = EM_SPLIT;
 	need = 1;
-	for (l = 1; l < m->height && ((struct em_inner *)c->node[l])->n ==
+	for (l = 1; l < m->height && ((struct em_inner *)c->lv[l].node)->n ==
 					     EM_ICAP; l++)
 		need++;
 	if (l == m->height) {
@@ -494,7 +499,7 @@ static bool rightmost(const struct ivshm_extmap *m, const struct em_cur *c)
 	unsigned int l;
 
 	for (l = 1; l < m->height; l++)
-		if (c->idx[l] + 1u != ((struct em_inner *)c->node[l])->n)
+		if (c->lv[l].idx + 1u != ((struct em_inner *)c->lv[l].node)->n)
 			return false;
 	return true;
 }
@@ -508,8 +513,8 @@ static void inner_insert(struct ivshm_extmap *m, struct em_cur *c,
 	unsigned int l, pos, s;
 
 	for (l = 1; l < m->height; l++) {
-		in = c->node[l];
-		pos = c->idx[l] + 1u;
+		in = c->lv[l].node;
+		pos = c->lv[l].idx + 1u;
 		if (in->n < EM_ICAP) {
 			inner_put(in, pos, key, child);
 			return;
@@ -543,8 +548,8 @@ static void leaf_split(struct ivshm_extmap *m, struct em_cur *c,
 		       const struct ivshm_extent *e, unsigned int cnt,
 		       struct em_plan *p)
 {
-	struct em_leaf *lf = c->node[0], *nr = pool_pop(p);
-	unsigned int n = lf->n, i = c->idx[0], half = (n + cnt) / 2, s;
+	struct em_leaf *lf = c->lv[0].node, *nr = pool_pop(p);
+	unsigned int n = lf->n, i = c->lv[0].idx, half = (n + cnt) / 2, s;
 	bool right;
 
 	nr->cap = EM_LCAP;
@@ -583,7 +588,7 @@ static void insert(struct ivshm_extmap *m, struct em_cur *c,
 		account(m, &e[i], 1);
 	m->count += cnt;
 	if (p->kind != EM_NEW)
-		lf = c->node[0];
+		lf = c->lv[0].node;
 	switch (p->kind) {
 	case EM_NEW:
 		leaf_put(p->grow, 0, e, cnt);
@@ -591,31 +596,31 @@ static void insert(struct ivshm_extmap *m, struct em_cur *c,
 		m->height = 1;
 		break;
 	case EM_FIT:
-		leaf_put(lf, c->idx[0], e, cnt);
-		if (!c->idx[0])
+		leaf_put(lf, c->lv[0].idx, e, cnt);
+		if (!c->lv[0].idx)
 			fix_min(m, c, 0);
 		break;
 	case EM_GROW:
 		memcpy(p->grow->e, lf->e, lf->n * sizeof(lf->e[0]));
 		p->grow->n = lf->n;
-		leaf_put(p->grow, c->idx[0], e, cnt);
+		leaf_put(p->grow, c->lv[0].idx, e, cnt);
 		ivshm_free(lf);
 		m->root = p->grow;
 		break;
 	case EM_LEFT:
-		par = c->node[1];
-		pi = c->idx[1];
+		par = c->lv[1].node;
+		pi = c->lv[1].idx;
 		leaf_to_left(p->sib, lf, p->t);
-		leaf_put(lf, c->idx[0] - p->t, e, cnt);
+		leaf_put(lf, c->lv[0].idx - p->t, e, cnt);
 		par->key[pi] = lf->e[0].off;
 		break;
 	case EM_RIGHT:
-		par = c->node[1];
-		pi = c->idx[1];
+		par = c->lv[1].node;
+		pi = c->lv[1].idx;
 		leaf_to_right(lf, p->sib, p->t);
 		par->key[pi + 1] = p->sib->e[0].off;
-		leaf_put(lf, c->idx[0], e, cnt);
-		if (!c->idx[0])
+		leaf_put(lf, c->lv[0].idx, e, cnt);
+		if (!c->lv[0].idx)
 			fix_min(m, c, 0);
 		break;
 	case EM_SPLIT:
@@ -628,7 +633,7 @@ static void insert(struct ivshm_extmap *m, struct em_cur *c,
 
 /* ---- deletion ---- */
 
-/* c->node[0] fell under half full: borrow or merge, up the path. */
+/* c->lv[0].node fell under half full: borrow or merge, up the path. */
 static void rebalance(struct ivshm_extmap *m, struct em_cur *c)
 {
 	struct em_inner *par;
@@ -637,8 +642,8 @@ static void rebalance(struct ivshm_extmap *m, struct em_cur *c)
 	void *a, *b;
 
 	for (l = 0; l + 1u < m->height; l++) {
-		par = c->node[l + 1];
-		li = c->idx[l + 1] ? c->idx[l + 1] - 1u : 0;
+		par = c->lv[l + 1].node;
+		li = c->lv[l + 1].idx ? c->lv[l + 1].idx - 1u : 0;
 		a = par->child[li];
 		b = par->child[li + 1];
 		merged = l ? inner_pair(a, b) : leaf_pair(a, b);
@@ -668,13 +673,13 @@ static void rebalance(struct ivshm_extmap *m, struct em_cur *c)
 static void delete_keys(struct ivshm_extmap *m, uint64_t from, uint64_t to)
 {
 	struct em_leaf *lf;
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 	unsigned int i, j;
 
 	while (m->root && seek_ge(m, from, &c)) {
 		for (;;) {
-			lf = c.node[0];
-			i = c.idx[0];
+			lf = c.lv[0].node;
+			i = c.lv[0].idx;
 			for (j = i; j < lf->n && lf->e[j].off <= to; j++)
 				account(m, &lf->e[j], -1);
 			if (j == i)
@@ -706,7 +711,7 @@ static void delete_keys(struct ivshm_extmap *m, uint64_t from, uint64_t to)
 /* Free every node, reporting the extents as gone if @report. */
 static void destroy(struct ivshm_extmap *m, bool report)
 {
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 	struct em_leaf *lf;
 	struct em_inner *in;
 	unsigned int l, i;
@@ -717,8 +722,8 @@ static void destroy(struct ivshm_extmap *m, bool report)
 	l = m->height - 1u;
 	for (;;) {
 		for (; l > 0; l--) {
-			c.node[l] = n;
-			c.idx[l] = 0;
+			c.lv[l].node = n;
+			c.lv[l].idx = 0;
 			n = ((struct em_inner *)n)->child[0];
 		}
 		lf = n;
@@ -727,15 +732,15 @@ static void destroy(struct ivshm_extmap *m, bool report)
 				account(m, &lf->e[i], -1);
 		ivshm_free(lf);
 		for (l = 1; l < m->height; l++) {
-			in = c.node[l];
-			if (c.idx[l] + 1u < in->n)
+			in = c.lv[l].node;
+			if (c.lv[l].idx + 1u < in->n)
 				break;
 			ivshm_free(in);
 		}
 		if (l == m->height)
 			break;
-		in = c.node[l];
-		n = in->child[++c.idx[l]];
+		in = c.lv[l].node;
+		n = in->child[++c.lv[l].idx];
 		l--;
 	}
 	m->root = NULL;
@@ -753,7 +758,7 @@ static void shrink_root(struct ivshm_extmap *m)
 	if (m->height != 1 || lf->cap <= 2 || lf->n * 4u > lf->cap)
 		return;
 	sz = leaf_size_for(lf->n * 2u);
-	if (sz >= leaf_size(lf->cap))
+	if (sz >= leaf_size_for(lf->cap))
 		return;
 	nl = leaf_alloc(sz);
 	if (!nl)
@@ -774,6 +779,23 @@ struct em_op {
 	uint64_t del_from;		/* key of run extent m (k > m) */
 };
 
+/* The extent that ends exactly at @a (> 0), if any. */
+static bool seek_prev_end(const struct ivshm_extmap *m, uint64_t a,
+			  struct ivshm_extent *out)
+{
+	struct em_cur c = EM_CUR_INIT;
+	const struct ivshm_extent *x;
+
+	seek(m, a - 1, &c);
+	if (!c.lv[0].idx)
+		return false;
+	x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
+	if (ext_end(x) != a)
+		return false;
+	*out = *x;
+	return true;
+}
+
 /*
  * The run of extents that replacing [a, b) by @e (NULL: by nothing)
  * touches: those overlapping [a, b), and a neighbour ending at a or
@@ -789,7 +811,7 @@ static void gather(const struct ivshm_extmap *m, uint64_t a, uint64_t b,
 	const struct ivshm_extent *x;
 	uint64_t ikey[4] = { 0 };
 	unsigned int nint = 0, j;
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 	bool ok;
 
 	memset(op, 0, sizeof(*op));
@@ -800,14 +822,16 @@ static void gather(const struct ivshm_extmap *m, uint64_t a, uint64_t b,
 	}
 	/* The left end: the last extent starting at or before a. */
 	seek(m, a, &c);
-	if (c.idx[0]) {
-		x = &((struct em_leaf *)c.node[0])->e[c.idx[0] - 1];
+	if (c.lv[0].idx) {
+		x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
 		if (ext_end(x) > a) {
-			c.idx[0]--;
+			c.lv[0].idx--;
 			if (x->off < a) {
 				left = *x;
 				left.len = (uint32_t)(a - x->off);
 				has_left = true;
+			} else if (a && seek_prev_end(m, a, &prev)) {
+				has_prev = true;
 			}
 		} else if (ext_end(x) == a) {
 			prev = *x;
@@ -826,7 +850,7 @@ static void gather(const struct ivshm_extmap *m, uint64_t a, uint64_t b,
 	/* The right end: the last extent starting before b. */
 	seek(m, b - 1, &c);
 	if (nint) {
-		x = &((struct em_leaf *)c.node[0])->e[c.idx[0] - 1];
+		x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
 		op->last = x->off;
 		if (ext_end(x) > b) {
 			right = *x;
@@ -880,13 +904,8 @@ static void gather(const struct ivshm_extmap *m, uint64_t a, uint64_t b,
 
 	/* Run extent number m, the first to delete if the run is longer. */
 	if (op->k > op->m) {
-		j = op->m;
-		if (use_prev && j == 0)
-			op->del_from = prev.off;
-		else if (j - use_prev < nint)
-			op->del_from = ikey[j - use_prev];
-		else
-			op->del_from = next.off;
+		j = op->m - use_prev; /* m >= 1 if use_prev */
+		op->del_from = j < nint ? ikey[j] : next.off;
 	}
 }
 
@@ -894,16 +913,16 @@ static void gather(const struct ivshm_extmap *m, uint64_t a, uint64_t b,
 static void overwrite_run(struct ivshm_extmap *m, const struct em_op *op,
 			  unsigned int n)
 {
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 	unsigned int i;
 
 	seek(m, op->first, &c);
-	c.idx[0]--;
+	c.lv[0].idx--;
 	for (i = 0; i < n; i++) {
 		if (i)
 			cur_fwd(m, &c);
 		overwrite(m, cur_ext(&c), &op->nw[i]);
-		if (!c.idx[0])
+		if (!c.lv[0].idx)
 			fix_min(m, &c, 0);
 	}
 }
@@ -912,7 +931,7 @@ static int replace(struct ivshm_extmap *m, uint64_t a, uint64_t b,
 		   const struct ivshm_extent *e)
 {
 	struct em_plan p;
-	struct em_cur ins = { { NULL }, { 0 } };
+	struct em_cur ins = EM_CUR_INIT;
 	struct em_op op;
 	int rc;
 
@@ -973,12 +992,12 @@ static void leftmost(const struct ivshm_extmap *m, struct em_cur *c)
 	unsigned int l;
 
 	for (l = m->height - 1u; l > 0; l--) {
-		c->node[l] = n;
-		c->idx[l] = 0;
+		c->lv[l].node = n;
+		c->lv[l].idx = 0;
 		n = ((struct em_inner *)n)->child[0];
 	}
-	c->node[0] = n;
-	c->idx[0] = 0;
+	c->lv[0].node = n;
+	c->lv[0].idx = 0;
 }
 
 static const struct ivshm_extent *last_ext(const struct ivshm_extmap *m)
@@ -996,7 +1015,7 @@ static const struct ivshm_extent *last_ext(const struct ivshm_extmap *m)
 
 int ivshm_extmap_punch(struct ivshm_extmap *m, uint64_t off, uint64_t len)
 {
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 
 	if (!len || !m->root)
 		return 0;
@@ -1049,14 +1068,14 @@ bool ivshm_extmap_find(const struct ivshm_extmap *m, uint64_t off,
 		       struct ivshm_extent *out)
 {
 	const struct ivshm_extent *x;
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 
 	if (!m->root)
 		return false;
 	seek(m, off, &c);
-	if (!c.idx[0])
+	if (!c.lv[0].idx)
 		return false;
-	x = &((struct em_leaf *)c.node[0])->e[c.idx[0] - 1];
+	x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
 	if (ext_end(x) <= off)
 		return false;
 	*out = *x;
@@ -1067,13 +1086,13 @@ bool ivshm_extmap_next(const struct ivshm_extmap *m, uint64_t off,
 		       struct ivshm_extent *out)
 {
 	const struct ivshm_extent *x;
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 
 	if (!m->root)
 		return false;
 	seek(m, off, &c);
-	if (c.idx[0]) {
-		x = &((struct em_leaf *)c.node[0])->e[c.idx[0] - 1];
+	if (c.lv[0].idx) {
+		x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
 		if (ext_end(x) > off) {
 			*out = *x;
 			return true;
@@ -1090,7 +1109,7 @@ int ivshm_extmap_walk(const struct ivshm_extmap *m,
 		      void *arg)
 {
 	struct ivshm_extent e;
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 	uint32_t gen;
 	bool ok;
 	int rc;
@@ -1112,9 +1131,9 @@ int ivshm_extmap_walk(const struct ivshm_extmap *m,
 		if (!m->root)
 			return 0;
 		seek(m, ext_end(&e), &c);
-		if (c.idx[0] && ext_end(&((struct em_leaf *)c.node[0])
-					      ->e[c.idx[0] - 1]) > ext_end(&e))
-			c.idx[0]--;
+		if (c.lv[0].idx && ext_end(&((struct em_leaf *)c.lv[0].node)
+					      ->e[c.lv[0].idx - 1]) > ext_end(&e))
+			c.lv[0].idx--;
 		ok = cur_norm(m, &c);
 	}
 	return 0;
@@ -1128,7 +1147,7 @@ size_t ivshm_extmap_node_size(void)
 uint64_t ivshm_extmap_mem(const struct ivshm_extmap *m)
 {
 	uint64_t mem;
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 	unsigned int l;
 
 	if (!m->root)
@@ -1136,9 +1155,9 @@ uint64_t ivshm_extmap_mem(const struct ivshm_extmap *m)
 	leftmost(m, &c);
 	mem = (uint64_t)(m->height - 1u) * EM_NODE_SIZE;
 	for (;;) {
-		mem += leaf_size(((struct em_leaf *)c.node[0])->cap);
+		mem += leaf_size_for(((struct em_leaf *)c.lv[0].node)->cap);
 		for (l = 1; l < m->height; l++)
-			if (c.idx[l] + 1u < ((struct em_inner *)c.node[l])->n)
+			if (c.lv[l].idx + 1u < ((struct em_inner *)c.lv[l].node)->n)
 				break;
 		if (!next_leaf(m, &c))
 			break;
@@ -1152,7 +1171,7 @@ int ivshm_extmap_check(const struct ivshm_extmap *m)
 	uint64_t count = 0, bytes = 0, prev_end = 0;
 	const struct em_inner *in;
 	const struct em_leaf *lf;
-	struct em_cur c = { { NULL }, { 0 } };
+	struct em_cur c = EM_CUR_INIT;
 	unsigned int l, i;
 
 	if (!m->root)
@@ -1161,7 +1180,7 @@ int ivshm_extmap_check(const struct ivshm_extmap *m)
 		return -EUCLEAN;
 	leftmost(m, &c);
 	for (;;) {
-		lf = c.node[0];
+		lf = c.lv[0].node;
 		if (!lf->n || lf->n > lf->cap || lf->cap > EM_LCAP ||
 		    (m->height > 1 && lf->cap != EM_LCAP))
 			return -EUCLEAN;
@@ -1177,11 +1196,11 @@ int ivshm_extmap_check(const struct ivshm_extmap *m)
 		}
 		/* Every key is the lowest offset of its leftmost leaf. */
 		for (l = 1; l < m->height; l++) {
-			in = c.node[l];
+			in = c.lv[l].node;
 			if (in->n < (l + 1u == m->height ? 2 : EM_IMIN) ||
-			    in->n > EM_ICAP || in->key[c.idx[l]] != lf->e[0].off)
+			    in->n > EM_ICAP || in->key[c.lv[l].idx] != lf->e[0].off)
 				return -EUCLEAN;
-			if (c.idx[l])
+			if (c.lv[l].idx)
 				break;
 		}
 		if (!next_leaf(m, &c))

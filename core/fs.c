@@ -32,6 +32,7 @@ int ivshm_fs_open(struct ivshm_device *dev, const struct ivshm_fs_opts *o,
 	if (rc)
 		goto fail;
 	ao.apply = ivshm_index_apply;
+	ao.reset = ivshm_fs_reset_index;
 	ao.apply_arg = &fs->x;
 	rc = ivshm_store_attach(dev, &ao, &fs->st);
 	if (rc)
@@ -82,9 +83,13 @@ int ivshm_fs_enter(struct ivshm_fs *fs)
 	int rc;
 
 	ivshm_mutex_lock(&fs->st->mu);
+	/* Everything read from here to leave() is protected by the epoch. */
+	ivshm_epoch_enter(fs->st);
 	rc = fs->st->fenced ? -EIO : ivshm_replay_locked(fs->st);
-	if (rc)
+	if (rc) {
+		ivshm_epoch_exit(fs->st);
 		ivshm_mutex_unlock(&fs->st->mu);
+	}
 	return rc;
 }
 
@@ -102,6 +107,7 @@ void ivshm_fs_leave(struct ivshm_fs *fs)
 		fs->x.nchg = fs->x.chg_cap = 0;
 		fs->x.chg_overflow = false;
 	}
+	ivshm_epoch_exit(fs->st);
 	ivshm_mutex_unlock(&fs->st->mu);
 	if ((n || overflow) && fs->on_change)
 		fs->on_change(fs->on_change_arg, chg, n, overflow);
@@ -125,7 +131,10 @@ int ivshm_fs_end(struct ivshm_fs *fs, struct ivshm_txn *t, int rc)
 		rc = ivshm_txn_commit(t);
 	/* Both released the index lock: take it to hand over changes. */
 	ivshm_mutex_lock(&fs->st->mu);
+	ivshm_epoch_enter(fs->st); /* leave() exits it */
 	ivshm_fs_leave(fs);
+	if (!rc)
+		ivshm_fs_maybe_checkpoint(fs);
 	return rc;
 }
 

@@ -128,4 +128,12 @@ int ivshm_fs_removexattr(struct ivshm_fs *fs, uint64_t ino, const char *name);
 
 int ivshm_fs_statfs(struct ivshm_fs *fs, struct ivshm_statfs *st);
 
+/* Write the index as a checkpoint now; the log behind it is freed. */
+int ivshm_fs_checkpoint(struct ivshm_fs *fs);
+/*
+ * Clean up to @max_victims data segments: move their live bytes, free
+ * them. Returns the number freed, or -errno.
+ */
+int ivshm_fs_clean(struct ivshm_fs *fs, unsigned int max_victims);
+
 #endif

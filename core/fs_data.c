@@ -8,8 +8,15 @@
 #include "fs_int.h"
 
 #define MAX_CHUNKS 32
-/* Free segments kept back from data so that metadata (rm!) still works. */
-#define META_RESERVE 2
+/*
+ * Free segments writes leave alone: two for the meta log (rm must work on
+ * a full store) and one for the cleaner, which may use all but the last
+ * (moving a victim's live bytes always takes less than it frees).
+ */
+#define DATA_KEEP_FREE 3
+#define CLEAN_KEEP_FREE 1
+/* Below this many free segments, writes clean first. */
+#define CLEAN_START (DATA_KEEP_FREE + 3)
 
 struct chunk {
 	uint32_t seg, off, len;
@@ -17,7 +24,7 @@ struct chunk {
 
 /* Reserve up to @len bytes of data space as chunks; returns bytes. */
 static int64_t reserve(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
-		       unsigned int *n)
+		       unsigned int *n, uint32_t keep_free)
 {
 	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
 	uint64_t got = 0;
@@ -32,8 +39,9 @@ static int64_t reserve(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
 			uint32_t seg;
 
 			rc = ivshm_seg_claim(fs->st, IVSHM_SEG_DATA,
-					     fs->st->slot, 0, META_RESERVE,
-					     &seg);
+					     fs->st->slot,
+					     ivshm_store_head(fs->st) + 1,
+					     keep_free, &seg);
 			if (rc)
 				break;
 			fs->dseg = seg;
@@ -76,7 +84,19 @@ static int64_t write_some(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 	int64_t got;
 	int rc;
 
-	got = reserve(fs, len, c, &nc);
+	/* Clean before the reserve is reached: cleaning needs room too. */
+	if (ivshm_seg_count_free(fs->st) < CLEAN_START) {
+		ivshm_seg_reclaim(fs->st);
+		if (ivshm_seg_count_free(fs->st) < CLEAN_START)
+			ivshm_fs_clean(fs, 4);
+	}
+	got = reserve(fs, len, c, &nc, DATA_KEEP_FREE);
+	if (got == -ENOSPC) {
+		/* Full: clean, and make the log give back what it can. */
+		ivshm_fs_maybe_checkpoint(fs);
+		if (ivshm_fs_clean(fs, 4) > 0 || ivshm_seg_reclaim(fs->st))
+			got = reserve(fs, len, c, &nc, DATA_KEEP_FREE);
+	}
 	if (got <= 0)
 		return got;
 	for (unsigned int i = 0; i < nc; i++) {
@@ -223,4 +243,68 @@ int ivshm_fs_fallocate(struct ivshm_fs *fs, uint64_t ino, int mode,
 		rc = ivshm_fs_put_inode(t, ino, &na);
 	}
 	return ivshm_fs_end(fs, t, rc);
+}
+
+/* Copy pieces into fresh space (the cleaner may dip into the reserve). */
+int ivshm_fs_move_pieces(struct ivshm_fs *fs, const struct piece *p,
+			 uint32_t n)
+{
+	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
+	char *region = fs->st->region;
+	uint32_t i = 0, done = 0; /* bytes of p[i] already moved */
+
+	while (i < n) {
+		struct chunk c[MAX_CHUNKS];
+		struct ivshm_txn *t;
+		unsigned int nc, k;
+		uint64_t want = 0;
+		int64_t got;
+		int rc = 0;
+
+		for (uint32_t j = i; j < n && want < (uint64_t)g->seg_size; j++)
+			want += p[j].len - (j == i ? done : 0);
+		got = reserve(fs, want, c, &nc, CLEAN_KEEP_FREE);
+		if (got <= 0)
+			return got ? (int)got : -ENOSPC;
+		rc = ivshm_txn_begin(fs->st, &t);
+		if (rc)
+			return rc;
+		/* Lock held, index current: copy, then record the moves. */
+		ivshm_epoch_enter(fs->st);
+		for (k = 0; k < nc && !rc; k++) {
+			uint32_t used = 0;
+
+			while (used < c[k].len && i < n && !rc) {
+				const struct piece *q = &p[i];
+				uint32_t take = q->len - done;
+				struct ivshm_rec_move m;
+
+				if (take > c[k].len - used)
+					take = c[k].len - used;
+				memcpy(ivshm_seg_at(region, g, c[k].seg) +
+					       c[k].off + used,
+				       ivshm_seg_at(region, g, q->seg) +
+					       q->seg_off + done, take);
+				m = (struct ivshm_rec_move){
+					.file_off = q->off + done, .len = take,
+					.old_seg = q->seg,
+					.old_off = q->seg_off + done,
+					.new_seg = c[k].seg,
+					.new_off = c[k].off + used };
+				rc = ivshm_txn_add(t, IVSHM_REC_MOVE, q->ino, &m,
+						   sizeof(m), NULL, 0);
+				used += take;
+				done += take;
+				if (done == q->len) {
+					i++;
+					done = 0;
+				}
+			}
+		}
+		ivshm_epoch_exit(fs->st);
+		rc = ivshm_fs_end(fs, t, rc);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }

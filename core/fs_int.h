@@ -39,4 +39,18 @@ int ivshm_fs_put_dirent(struct ivshm_txn *t, uint64_t dir, const char *name,
  */
 int ivshm_fs_end(struct ivshm_fs *fs, struct ivshm_txn *t, int rc);
 
+/* A run of file bytes at a place in the region (the cleaner's unit). */
+struct piece {
+	uint64_t ino, off;
+	uint32_t len, seg, seg_off;
+};
+
+/* fs_data.c: copy @p elsewhere and commit conditional MOVE records. */
+int ivshm_fs_move_pieces(struct ivshm_fs *fs, const struct piece *p,
+			 uint32_t n);
+
+/* fs_space.c */
+int ivshm_fs_reset_index(void *arg);
+void ivshm_fs_maybe_checkpoint(struct ivshm_fs *fs);
+
 #endif

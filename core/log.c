@@ -126,7 +126,8 @@ int ivshm_log_next(void *region, const struct ivshm_geom *g,
 		if (link.next_seg >= g->seg_count || link.next_seg == c->seg)
 			return bad(c, "link to an impossible segment");
 		if (ivshm_log_check_segment(region, g, uuid, link.next_seg,
-					    IVSHM_SEG_META, c->seq + 2))
+					    c->kind ? c->kind : IVSHM_SEG_META,
+					    c->seq + 2))
 			return bad(c, "link to a segment that does not "
 				      "continue the log");
 		c->seg = link.next_seg;

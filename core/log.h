@@ -15,7 +15,8 @@
 struct ivshm_cursor {
 	uint32_t seg;
 	uint32_t off;
-	uint64_t seq; /* the last record consumed */
+	uint64_t seq;  /* the last record consumed */
+	uint32_t kind; /* IVSHM_SEG_META, or IVSHM_SEG_CKPT in a checkpoint */
 };
 
 /* A record read back: a private, checked copy. */

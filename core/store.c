@@ -41,14 +41,53 @@ static int read_ckpt_desc(struct ivshm_store *s, struct ivshm_ckpt_desc *d)
 	return -EIO;
 }
 
-int ivshm_replay_locked(struct ivshm_store *s)
+/* Rebuild the index from the checkpoint @d: it overtook our position. */
+static int load_checkpoint(struct ivshm_store *s,
+			   const struct ivshm_ckpt_desc *d)
+{
+	struct ivshm_cursor c = { .seg = d->ckpt_seg,
+				  .off = IVSHM_SEG_HDR_SIZE,
+				  .kind = IVSHM_SEG_CKPT };
+	int rc;
+
+	if (s->reset && s->cur.seg != IVSHM_NONE &&
+	    (rc = s->reset(s->apply_arg)))
+		return rc;
+	if (d->ckpt_seg != IVSHM_NONE) {
+		rc = ivshm_log_check_segment(s->region, &s->g, s->uuid,
+					     d->ckpt_seg, IVSHM_SEG_CKPT, 1);
+		if (rc)
+			return rc;
+		while ((rc = ivshm_log_next(s->region, &s->g, s->uuid,
+					    d->ckpt_records, &c, s->rec)) > 0)
+			if (s->apply && (rc = s->apply(s->apply_arg, s->rec)))
+				return rc;
+		if (rc < 0)
+			return rc;
+	}
+	s->cur = (struct ivshm_cursor){ .seg = d->log_seg, .off = d->log_off,
+					.seq = d->ckpt_seq,
+					.kind = IVSHM_SEG_META };
+	return 0;
+}
+
+static int replay_epoch(struct ivshm_store *s)
 {
 	struct ivshm_sb *sb = ivshm_sb_of(s->region);
 	struct ivshm_slot *sl = ivshm_slot_at(s->region, s->slot);
+	struct ivshm_ckpt_desc d;
 	uint64_t head;
 	int rc;
 
 	for (;;) {
+		rc = read_ckpt_desc(s, &d);
+		if (rc)
+			return rc;
+		if (s->cur.seg == IVSHM_NONE || d.ckpt_seq > s->cur.seq) {
+			rc = load_checkpoint(s, &d);
+			if (rc)
+				return rc;
+		}
 		head = ivshm_load_acquire(&sb->head_seq);
 		while ((rc = ivshm_log_next(s->region, &s->g, s->uuid, head,
 					    &s->cur, s->rec)) > 0) {
@@ -67,6 +106,31 @@ int ivshm_replay_locked(struct ivshm_store *s)
 		if (ivshm_load_acquire(&sb->head_seq) == head)
 			return 0;
 	}
+}
+
+int ivshm_replay_locked(struct ivshm_store *s)
+{
+	int rc;
+
+	ivshm_epoch_enter(s);
+	rc = replay_epoch(s);
+	ivshm_epoch_exit(s);
+	return rc;
+}
+
+void ivshm_store_enter(struct ivshm_store *s)
+{
+	ivshm_epoch_enter(s);
+}
+
+void ivshm_store_exit(struct ivshm_store *s)
+{
+	ivshm_epoch_exit(s);
+}
+
+uint32_t ivshm_store_meta_growth(struct ivshm_store *s)
+{
+	return s->meta_since_ckpt;
 }
 
 int ivshm_store_catch_up(struct ivshm_store *s)
@@ -176,7 +240,6 @@ int ivshm_store_attach(struct ivshm_device *dev,
 		       struct ivshm_store **out)
 {
 	struct ivshm_attach_opts def = { 0 };
-	struct ivshm_ckpt_desc d;
 	struct ivshm_store *s;
 	int rc;
 
@@ -190,6 +253,7 @@ int ivshm_store_attach(struct ivshm_device *dev,
 	s->lease_ms = o->lease_ms ? o->lease_ms : 3000;
 	s->apply = o->apply;
 	s->apply_arg = o->apply_arg;
+	s->reset = o->reset;
 	ivshm_mutex_init(&s->mu);
 	rc = classify_for_attach(dev, o, &s->g);
 	if (rc)
@@ -210,16 +274,8 @@ int ivshm_store_attach(struct ivshm_device *dev,
 		rc = -ENOMEM;
 		goto fail_slot;
 	}
-	rc = read_ckpt_desc(s, &d);
-	if (rc)
-		goto fail_ticker;
-	if (d.ckpt_seg != IVSHM_NONE) {
-		ivshm_log_err("this build cannot load checkpoints yet\n");
-		rc = -EIO;
-		goto fail_ticker;
-	}
-	s->cur = (struct ivshm_cursor){ .seg = d.log_seg, .off = d.log_off,
-					.seq = d.ckpt_seq };
+	/* No position yet: the first replay starts from the checkpoint. */
+	s->cur = (struct ivshm_cursor){ .seg = IVSHM_NONE };
 	rc = ivshm_store_catch_up(s);
 	if (rc)
 		goto fail_ticker;
@@ -266,8 +322,12 @@ static void free_orphans(struct ivshm_store *s, uint64_t head)
 		struct ivshm_seg_entry *e = ivshm_seg_entry_at(s->region, &s->g,
 							       i);
 
-		if ((e->state == IVSHM_SEG_META || e->state == IVSHM_SEG_CKPT) &&
-		    e->alloc_seq > head)
+		/* Checkpoint segments are tagged with the generation that
+		 * would have published them. */
+		if ((e->state == IVSHM_SEG_META && e->alloc_seq > head) ||
+		    (e->state == IVSHM_SEG_CKPT &&
+		     e->owner != (uint32_t)ivshm_load_relaxed(
+					  &ivshm_sb_of(s->region)->ckpt_gen)))
 			ivshm_seg_release(s, i);
 	}
 }
@@ -278,8 +338,9 @@ static void free_orphans(struct ivshm_store *s, uint64_t head)
  * left for callers that pass 0 (the meta log: deleting must still work on
  * a full store).
  */
-int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
-		    uint64_t alloc_seq, uint32_t reserve, uint32_t *out)
+static int seg_claim_once(struct ivshm_store *s, uint32_t kind,
+			  uint32_t owner, uint64_t alloc_seq, uint32_t reserve,
+			  uint32_t *out)
 {
 	uint32_t n = s->g.seg_count, nfree = 0;
 
@@ -311,17 +372,35 @@ int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
 	return -ENOSPC;
 }
 
+int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
+		    uint64_t alloc_seq, uint32_t reserve, uint32_t *out)
+{
+	int rc = seg_claim_once(s, kind, owner, alloc_seq, reserve, out);
+
+	/* Nothing free: reuse what no live peer can still be reading. */
+	if (rc == -ENOSPC && ivshm_seg_reclaim(s))
+		rc = seg_claim_once(s, kind, owner, alloc_seq, reserve, out);
+	return rc;
+}
+
 static int alloc_meta_segment(struct ivshm_txn *t, uint32_t *out)
 {
+	bool ckpt = t->tail.kind == IVSHM_SEG_CKPT;
 	int rc;
 
-	if (t->n_new_segs == sizeof(t->new_segs) / sizeof(t->new_segs[0]))
+	if (!ckpt &&
+	    t->n_new_segs == sizeof(t->new_segs) / sizeof(t->new_segs[0]))
 		return -E2BIG;
-	rc = ivshm_seg_claim(t->s, IVSHM_SEG_META, IVSHM_NONE,
+	rc = ivshm_seg_claim(t->s, ckpt ? IVSHM_SEG_CKPT : IVSHM_SEG_META,
+			     ckpt ? t->ckpt_owner : IVSHM_NONE,
 			     t->tail.seq + 1, 0, out);
-	if (!rc)
+	if (rc)
+		return rc;
+	if (!ckpt) {
 		t->new_segs[t->n_new_segs++] = *out;
-	return rc;
+		t->s->meta_since_ckpt++;
+	}
+	return 0;
 }
 
 int ivshm_txn_begin(struct ivshm_store *s, struct ivshm_txn **out)
@@ -368,7 +447,9 @@ int ivshm_txn_add(struct ivshm_txn *t, uint16_t type, uint64_t ino,
 		if (rc)
 			return rc;
 		ivshm_log_init_segment(s->region, &s->g, s->uuid, next,
-				       IVSHM_SEG_META, t->tail.seq + 2);
+				       t->tail.kind ? t->tail.kind :
+						      IVSHM_SEG_META,
+				       t->tail.seq + 2);
 		link.next_seg = next;
 		seg = ivshm_seg_at(s->region, &s->g, t->tail.seg);
 		ivshm_log_write_record(seg + t->tail.off, IVSHM_REC_LINK,
@@ -376,7 +457,8 @@ int ivshm_txn_add(struct ivshm_txn *t, uint16_t type, uint64_t ino,
 				       sizeof(link), NULL, 0);
 		t->tail = (struct ivshm_cursor){ .seg = next,
 						 .off = IVSHM_SEG_HDR_SIZE,
-						 .seq = t->tail.seq + 1 };
+						 .seq = t->tail.seq + 1,
+						 .kind = t->tail.kind };
 	}
 	seg = ivshm_seg_at(s->region, &s->g, t->tail.seg);
 	ivshm_log_write_record(seg + t->tail.off, type, s->slot,

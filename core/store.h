@@ -14,6 +14,11 @@ struct ivshm_store;
 
 /* Called for every committed record, in log order, during replay. */
 typedef int (*ivshm_apply_fn)(void *arg, const struct ivshm_rec *r);
+/*
+ * The index must start over: a checkpoint overtook this peer's position,
+ * it is rebuilt from the checkpoint (every cache should be dropped).
+ */
+typedef int (*ivshm_reset_fn)(void *arg);
 
 struct ivshm_attach_opts {
 	const char *name;	/* shown in the peer table, e.g. "ivshm-fuse" */
@@ -24,6 +29,7 @@ struct ivshm_attach_opts {
 				 * -1: not at all) */
 	ivshm_apply_fn apply;	/* the index, fed by replay */
 	void *apply_arg;
+	ivshm_reset_fn reset;	/* called with apply_arg */
 };
 
 /*
@@ -60,5 +66,20 @@ int ivshm_txn_add(struct ivshm_txn *t, uint16_t type, uint64_t ino,
 int ivshm_txn_commit(struct ivshm_txn *t);
 /* Drop everything appended; release the lock. */
 void ivshm_txn_abort(struct ivshm_txn *t);
+
+/*
+ * Checkpoint: under the lock, @emit writes the whole index as records
+ * (ivshm_txn_add on the writer it is given; inodes before the names that
+ * refer to them), which is published; the log before it is freed.
+ */
+typedef int (*ivshm_emit_fn)(void *arg, struct ivshm_txn *w);
+int ivshm_store_checkpoint(struct ivshm_store *s, ivshm_emit_fn emit,
+			   void *arg);
+/* Meta segments this peer opened since its last checkpoint. */
+uint32_t ivshm_store_meta_growth(struct ivshm_store *s);
+
+/* Operations that read the region run inside an epoch (nestable). */
+void ivshm_store_enter(struct ivshm_store *s);
+void ivshm_store_exit(struct ivshm_store *s);
 
 #endif

@@ -19,6 +19,7 @@ struct ivshm_txn {
 	uint64_t first_seq;	  /* first seq of this transaction */
 	uint32_t new_segs[8];	  /* meta segments it allocated */
 	unsigned int n_new_segs;
+	uint32_t ckpt_owner;	  /* a checkpoint writer: its tag, else 0 */
 };
 
 struct ivshm_store {
@@ -40,6 +41,10 @@ struct ivshm_store {
 	bool in_txn;
 	bool fenced;		/* declared dead by the others: stop */
 	uint32_t next_seg_hint;
+	unsigned int epoch_depth; /* nested epoch_enter calls */
+	uint32_t meta_since_ckpt; /* meta segments we opened since then */
+	ivshm_reset_fn reset;	/* the index must be rebuilt */
+	void *reset_arg;
 
 	struct ivshm_hb_seen *hb; /* per slot, protected by mu */
 	struct ivshm_ticker *ticker;
@@ -70,6 +75,14 @@ bool ivshm_slot_is_dead(struct ivshm_store *s, uint32_t slot,
 int ivshm_slot_claim(struct ivshm_store *s, const char *name);
 void ivshm_slot_release(struct ivshm_store *s);
 void ivshm_heartbeat(void *arg);
+
+/* store_space.c */
+void ivshm_epoch_enter(struct ivshm_store *s);
+void ivshm_epoch_exit(struct ivshm_store *s);
+void ivshm_seg_retire(struct ivshm_store *s, uint32_t i);
+void ivshm_epoch_advance(struct ivshm_store *s);
+unsigned int ivshm_seg_reclaim(struct ivshm_store *s);
+uint32_t ivshm_seg_count_free(struct ivshm_store *s);
 
 /* store.c */
 int ivshm_replay_locked(struct ivshm_store *s);

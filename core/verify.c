@@ -8,6 +8,7 @@ struct vctx {
 	struct ivshm_index x;
 	struct ivshm_verify_report *rep;
 	uint8_t *meta_seen;	/* segments the log passes through */
+	uint8_t *ckpt_seen;	/* segments of the current checkpoint */
 	uint32_t *links;	/* names per inode slot, by ino (capped) */
 };
 
@@ -44,10 +45,32 @@ static int replay(struct vctx *v)
 		ivshm_free(r);
 		return -EIO;
 	}
-	if (d.ckpt_seg != IVSHM_NONE)
-		fail(v, "checkpoints are not readable by this build");
 	v->rep->head_seq = ivshm_load_acquire(&sb->head_seq);
-	c = (struct ivshm_cursor){ d.log_seg, d.log_off, d.ckpt_seq };
+	if (d.ckpt_seg != IVSHM_NONE) {
+		c = (struct ivshm_cursor){ .seg = d.ckpt_seg,
+					   .off = IVSHM_SEG_HDR_SIZE,
+					   .kind = IVSHM_SEG_CKPT };
+		rc = ivshm_log_check_segment(v->region, &v->g, sb->uuid,
+					     d.ckpt_seg, IVSHM_SEG_CKPT, 1);
+		while (!rc && (rc = ivshm_log_next(v->region, &v->g, sb->uuid,
+						   d.ckpt_records, &c, r)) > 0) {
+			v->ckpt_seen[c.seg] = 1;
+			v->rep->ckpt_records++;
+			rc = ivshm_index_apply(&v->x, r);
+			if (rc)
+				break;
+		}
+		if (rc < 0) {
+			fail(v, "checkpoint unreadable after record %llu "
+			     "(segment %u offset 0x%x)",
+			     (unsigned long long)c.seq, c.seg, c.off);
+			ivshm_free(r);
+			return rc;
+		}
+		v->ckpt_seen[d.ckpt_seg] = 1;
+	}
+	c = (struct ivshm_cursor){ .seg = d.log_seg, .off = d.log_off,
+				   .seq = d.ckpt_seq, .kind = IVSHM_SEG_META };
 	v->meta_seen[c.seg] = 1;
 	while ((rc = ivshm_log_next(v->region, &v->g, sb->uuid,
 				    v->rep->head_seq, &c, r)) > 0) {
@@ -182,6 +205,9 @@ static void check_segments(struct vctx *v)
 		if (v->meta_seen[i] && e->state != IVSHM_SEG_META)
 			fail(v, "the log passes through segment %u, whose state "
 			     "is %u, not meta", i, e->state);
+		if (v->ckpt_seen[i] && e->state != IVSHM_SEG_CKPT)
+			fail(v, "the checkpoint lies in segment %u, whose state "
+			     "is %u", i, e->state);
 		if (v->x.seg_live[i] < 0 ||
 		    v->x.seg_live[i] > (int64_t)v->g.seg_size)
 			fail(v, "segment %u holds %lld live bytes", i,
@@ -206,7 +232,10 @@ int ivshm_verify(void *region, uint64_t size, struct ivshm_verify_report *rep)
 	if (rc)
 		return rc;
 	v.meta_seen = ivshm_alloc(v.g.seg_count);
-	if (!v.meta_seen) {
+	v.ckpt_seen = ivshm_alloc(v.g.seg_count);
+	if (!v.meta_seen || !v.ckpt_seen) {
+		ivshm_free(v.meta_seen);
+		ivshm_free(v.ckpt_seen);
 		ivshm_index_release(&v.x);
 		return -ENOMEM;
 	}
@@ -225,6 +254,7 @@ int ivshm_verify(void *region, uint64_t size, struct ivshm_verify_report *rep)
 		fail(&v, "%llu records were inconsistent with the namespace",
 		     (unsigned long long)rep->anomalies);
 	ivshm_free(v.meta_seen);
+	ivshm_free(v.ckpt_seen);
 	ivshm_index_release(&v.x);
 	if (rc == -ENOMEM)
 		return rc;

@@ -14,6 +14,7 @@
 struct ivshm_verify_report {
 	uint64_t head_seq;
 	uint64_t records;
+	uint64_t ckpt_records;
 	uint64_t inodes, dirs, files, extents, data_bytes;
 	uint64_t anomalies;	/* records the index had to ignore */
 	uint64_t orphans;	/* unlinked inodes still held open */
