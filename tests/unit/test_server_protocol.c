@@ -1,55 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
  * The server library against raw clients: the exact message sequence QEMU
- * expects, departures, ids, misbehaving clients, limits, the region file and
- * the socket file.
+ * expects, departures, ids, misbehaving and slow clients, limits, shutdown.
+ * The region and socket files are test_server_files.c's.
  */
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "testlib.h"
 #include "ut_run.h"
 
 #define KIB 1024ull
-#define MIB (1024ull * KIB)
-
-static struct ut_server *started(unsigned int vectors, uint64_t size)
-{
-	struct ut_server *s = ut_server_new(vectors, size);
-
-	if (s && ut_server_start(s)) {
-		fprintf(stderr, "  cannot start a server on %s\n", s->sock);
-		return NULL;
-	}
-	return s;
-}
 
 static bool join(struct ut_server *s, struct ut_raw *r)
 {
 	return ut_raw_join(s->sock, r) == 0;
-}
-
-/* The server's peer count reaches @n within 2 s. */
-static bool peers_become(struct ut_server *s, unsigned int n)
-{
-	int64_t deadline = ut_now_ms() + 2000;
-
-	while (ivshm_server_peer_count(s->srv) != n) {
-		if (ut_now_ms() > deadline) {
-			fprintf(stderr, "  server has %u peers, want %u\n",
-				ivshm_server_peer_count(s->srv), n);
-			return false;
-		}
-		usleep(1000);
-	}
-	return true;
 }
 
 static bool is_eventfd(int fd)
@@ -82,7 +50,7 @@ static void close_all(int *fds, unsigned int n)
 /* Sequence for the first two peers, message by message. */
 static void test_handshake_sequence(void)
 {
-	struct ut_server *s = started(3, 64 * KIB);
+	struct ut_server *s = ut_server_started(3, 64 * KIB);
 	int fds[3];
 	struct ut_raw a, b;
 
@@ -129,7 +97,7 @@ static void test_handshake_sequence(void)
 /* A departure reaches every other peer as its id with no fd. */
 static void test_disconnect_notice(void)
 {
-	struct ut_server *s = started(2, 64 * KIB);
+	struct ut_server *s = ut_server_started(2, 64 * KIB);
 	struct ut_raw a, b, c;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -154,14 +122,14 @@ static void test_disconnect_notice(void)
 	ut_raw_close(&a);
 	CU_ASSERT_TRUE(ut_expect(c.sock, 0, false, NULL));
 	CU_ASSERT_TRUE(ut_quiet(c.sock, 30));
-	CU_ASSERT_TRUE(peers_become(s, 1));
+	CU_ASSERT_TRUE(ut_peers_become(s, 1));
 	ut_raw_close(&c);
 }
 
 /* Ids only grow, even across departures (reuse crashes QEMU). */
 static void test_ids_never_reused(void)
 {
-	struct ut_server *s = started(1, 64 * KIB);
+	struct ut_server *s = ut_server_started(1, 64 * KIB);
 	struct ut_raw obs, x;
 	int64_t last = 0;
 
@@ -187,7 +155,7 @@ static void test_ids_never_reused(void)
 /* The eventfds handed out connect the peers: a ring reaches its target. */
 static void test_eventfds_connect_peers(void)
 {
-	struct ut_server *s = started(2, 64 * KIB);
+	struct ut_server *s = ut_server_started(2, 64 * KIB);
 	int a_own[2], a_sees_b[2], b_own[2], b_sees_a[2];
 	uint64_t one = 1, cnt = 0;
 	struct ut_raw a, b;
@@ -267,7 +235,7 @@ static void sim_drain(struct sim *c, int ms)
 
 static void test_many_peers(void)
 {
-	struct ut_server *s = started(MANY_VEC, 64 * KIB);
+	struct ut_server *s = ut_server_started(MANY_VEC, 64 * KIB);
 	static struct sim c[MANY];
 	unsigned int seed = 12345, nlive = 0, left = 0;
 
@@ -306,7 +274,7 @@ static void test_many_peers(void)
 				if (c[j].live)
 					sim_push(&c[j], c[k].r.id, false);
 			c[k].r.id = -1;
-			CU_ASSERT_TRUE(peers_become(s, nlive));
+			CU_ASSERT_TRUE(ut_peers_become(s, nlive));
 		}
 		for (int j = 0; j <= i; j++)
 			if (c[j].live)
@@ -329,7 +297,7 @@ static void test_many_peers(void)
 /* A client writing anything is cut off; the others hear of it. */
 static void test_writer_disconnected(void)
 {
-	struct ut_server *s = started(1, 64 * KIB);
+	struct ut_server *s = ut_server_started(1, 64 * KIB);
 	struct ut_raw a, g, c;
 	unsigned int extra;
 
@@ -345,7 +313,7 @@ static void test_writer_disconnected(void)
 	CU_ASSERT_TRUE(ut_wait_eof(g.sock, 2000, &extra));
 	CU_ASSERT_EQUAL(extra, 0);
 	CU_ASSERT_TRUE(ut_expect(a.sock, 1, false, NULL));
-	CU_ASSERT_TRUE(peers_become(s, 1));
+	CU_ASSERT_TRUE(ut_peers_become(s, 1));
 
 	/* Still serving, and the writer's vectors are gone. */
 	CU_ASSERT_FATAL(join(s, &c));
@@ -362,7 +330,7 @@ static void test_writer_disconnected(void)
 /* Connect-and-close and a half-read handshake hurt nobody. */
 static void test_early_disconnect(void)
 {
-	struct ut_server *s = started(2, 64 * KIB);
+	struct ut_server *s = ut_server_started(2, 64 * KIB);
 	struct ut_raw a, z;
 	int x;
 
@@ -383,7 +351,7 @@ static void test_early_disconnect(void)
 	close(x);
 	CU_ASSERT_TRUE(ut_expect_fds(a.sock, 2, 2, NULL));
 	CU_ASSERT_TRUE(ut_expect(a.sock, 2, false, NULL));
-	CU_ASSERT_TRUE(peers_become(s, 1));
+	CU_ASSERT_TRUE(ut_peers_become(s, 1));
 
 	CU_ASSERT_FATAL(join(s, &z));
 	CU_ASSERT_EQUAL(z.id, 3);
@@ -402,7 +370,7 @@ static void test_early_disconnect(void)
  */
 static void test_non_reader_blocks_nobody(void)
 {
-	struct ut_server *s = started(1, 64 * KIB);
+	struct ut_server *s = ut_server_started(1, 64 * KIB);
 	int64_t worst = 0, ids[30];
 	struct ut_raw obs, x, q;
 
@@ -444,29 +412,39 @@ static void test_non_reader_blocks_nobody(void)
 	ut_raw_close(&obs);
 }
 
-/* Read what the observer has now; true once it saw @id leave. */
-static bool saw_leave(int sock, int64_t id, bool *bad)
+/*
+ * Read exactly @n messages (reading them all keeps the reader's own queue
+ * short). A fd-less @watch among them is extra and sets *@seen. False on
+ * EOF, a 2 s silence or a message with several fds.
+ */
+static bool drain(int sock, unsigned int n, int64_t watch, bool *seen)
 {
 	struct ut_msg m;
 
-	while (ut_recv(sock, &m, 0) == 1) {
+	while (n) {
+		if (ut_recv(sock, &m, 2000) != 1) {
+			fprintf(stderr, "  reader lost, %u short\n", n);
+			return false;
+		}
 		if (m.fd >= 0)
 			close(m.fd);
 		if (m.nfds > 1)
-			*bad = true;
-		if (m.val == id && m.fd < 0)
-			return true;
+			return false;
+		if (m.val == watch && m.fd < 0)
+			*seen = true;
+		else
+			n--;
 	}
-	return false;
+	return true;
 }
 
 /* A non-reader whose queue overflows is dropped; the server lives on. */
 static void test_non_reader_overflow(void)
 {
 	struct ut_server *s = ut_server_new(1, 64 * KIB);
-	struct ut_raw obs, z;
-	bool gone = false, bad = false;
 	unsigned int cycles = 0, extra = 0;
+	bool gone = false, ok = true;
+	struct ut_raw obs, z;
 	int q;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -476,36 +454,80 @@ static void test_non_reader_overflow(void)
 	CU_ASSERT_TRUE(ut_expect_fds(obs.sock, 0, 1, NULL));
 	q = ut_connect(s->sock);
 	CU_ASSERT_FATAL(q >= 0);
-	/* Each connect-and-close queues a join and a leave for q. */
-	while (!gone && cycles < 3 * IVSHM_SERVER_QUEUE_MAX) {
+	CU_ASSERT_TRUE(ut_expect_fds(obs.sock, 1, 1, NULL));
+	/*
+	 * Each connect-and-close queues a join (with an fd) and a leave for q,
+	 * and the observer reads both, until it hears that q was dropped.
+	 */
+	while (ok && !gone && cycles < 3 * IVSHM_SERVER_QUEUE_MAX) {
 		int x = ut_connect(s->sock);
 
-		CU_ASSERT_FATAL(x >= 0);
+		ok = x >= 0;
 		close(x);
 		if (++cycles % 64 == 0)
-			gone = saw_leave(obs.sock, 1, &bad);
+			ok = ok && drain(obs.sock, 2 * 64, 1, &gone);
 	}
-	for (int64_t t = ut_now_ms(); !gone && ut_now_ms() - t < 3000;)
-		gone = saw_leave(obs.sock, 1, &bad);
+	CU_ASSERT_TRUE(ok);
 	CU_ASSERT_TRUE(gone);
-	CU_ASSERT_FALSE(bad);
 	/* Not before its queue was really full. */
 	CU_ASSERT(cycles >= IVSHM_SERVER_QUEUE_MAX / 2);
 	CU_ASSERT_TRUE(ut_wait_eof(q, 5000, &extra));
 	CU_ASSERT(extra > 0);
 	close(q);
 
-	/* Let the backlog of connect-and-close clients pass. */
-	while (!ut_quiet(obs.sock, 100))
-		saw_leave(obs.sock, -2, &bad);
-	CU_ASSERT_TRUE(peers_become(s, 1));
 	/* The server still serves, without the dropped peer. */
+	CU_ASSERT_TRUE(ut_peers_become(s, 1));
+	CU_ASSERT_TRUE(ut_quiet(obs.sock, 30));
 	CU_ASSERT_FATAL(join(s, &z));
 	CU_ASSERT_TRUE(ut_expect_fds(z.sock, 0, 1, NULL));
 	CU_ASSERT_TRUE(ut_expect_fds(z.sock, z.id, 1, NULL));
 	CU_ASSERT_TRUE(ut_quiet(z.sock, 30));
 	ut_raw_close(&z);
 	ut_raw_close(&obs);
+}
+
+/*
+ * After 65536 ids the server refuses newcomers rather than wrap around
+ * (QEMU writes into freed memory when an id it saw leave comes back).
+ */
+static void test_ids_run_out(void)
+{
+	struct ut_server *s = ut_server_new(1, 64 * KIB);
+	unsigned int extra = 99;
+	struct ut_raw a, last;
+	bool ok = true, unused;
+	int x;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	s->cfg.max_peers = 65536;
+	CU_ASSERT_FATAL(ut_server_start(s) == 0);
+	CU_ASSERT_FATAL(join(s, &a));
+	CU_ASSERT_TRUE(ut_expect_fds(a.sock, 0, 1, NULL));
+	/* Burn ids 1..65534 by connect-and-close; a reads 2 news each. */
+	for (unsigned int i = 1; ok && i < 65535; i++) {
+		x = ut_connect(s->sock);
+		ok = x >= 0;
+		close(x);
+		if (i % 256 == 0 || i == 65534)
+			ok = ok && drain(a.sock, 2 * (i % 256 ? i % 256 : 256),
+					 -2, &unused);
+	}
+	CU_ASSERT_FATAL(ok);
+	CU_ASSERT_FATAL(join(s, &last));
+	CU_ASSERT_EQUAL(last.id, 65535);
+	CU_ASSERT_TRUE(ut_expect(a.sock, 65535, true, NULL));
+	CU_ASSERT_TRUE(ut_peers_become(s, 2));
+	/* No id left: closed at once, no handshake at all. */
+	x = ut_connect(s->sock);
+	CU_ASSERT_FATAL(x >= 0);
+	CU_ASSERT_TRUE(ut_wait_eof(x, 2000, &extra));
+	CU_ASSERT_EQUAL(extra, 0);
+	close(x);
+	CU_ASSERT_TRUE(ut_quiet(a.sock, 30));
+	/* The connected peers are fine: a still hears the last one leave. */
+	ut_raw_close(&last);
+	CU_ASSERT_TRUE(ut_expect(a.sock, 65535, false, NULL));
+	ut_raw_close(&a);
 }
 
 /* With -c 3 the fourth connection is closed before any handshake. */
@@ -567,7 +589,7 @@ static void test_full_leave_and_join_together(void)
 	CU_ASSERT_FATAL(ut_server_start(s) == 0);
 	CU_ASSERT_FATAL(join(s, &a));
 	CU_ASSERT_FATAL(join(s, &b));
-	CU_ASSERT_TRUE(peers_become(s, 2));
+	CU_ASSERT_TRUE(ut_peers_become(s, 2));
 	ut_server_pause(s);
 	ut_raw_close(&b);
 	c = ut_connect(s->sock);
@@ -579,419 +601,13 @@ static void test_full_leave_and_join_together(void)
 	ut_raw_close(&a);
 }
 
-/* The server's region and the one in /dev/shm. */
-static bool shm_file(const char *name, struct stat *st)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/dev/shm/%s", name);
-	return stat(path, st) == 0;
-}
-
-static bool write_shm(const char *name, off_t off, const char *text)
-{
-	int fd = shm_open(name, O_RDWR, 0);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = pwrite(fd, text, strlen(text), off) == (ssize_t)strlen(text);
-	close(fd);
-	return ok;
-}
-
-static bool shm_says(const char *name, off_t off, const char *text)
-{
-	char buf[64] = "";
-	int fd = shm_open(name, O_RDONLY, 0);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = pread(fd, buf, strlen(text), off) == (ssize_t)strlen(text) &&
-	     !memcmp(buf, text, strlen(text));
-	close(fd);
-	return ok;
-}
-
-/* The region a new client receives holds @text at @off. */
-static bool region_says(struct ut_server *s, uint64_t size, off_t off,
-			const char *text)
-{
-	struct ut_raw r;
-	char *p;
-	bool ok;
-
-	if (!join(s, &r))
-		return false;
-	ok = ut_fd_size(r.shm_fd) == size;
-	p = mmap(NULL, size, PROT_READ, MAP_SHARED, r.shm_fd, 0);
-	if (p == MAP_FAILED)
-		ok = false;
-	else
-		ok = ok && !memcmp(p + off, text, strlen(text));
-	if (p != MAP_FAILED)
-		munmap(p, size);
-	ut_raw_close(&r);
-	return ok;
-}
-
-static void test_region_new(void)
-{
-	struct ut_server *s = started(1, 64 * KIB), *d;
-	char path[128];
-	struct stat st;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_EQUAL(ivshm_server_region_size(s->srv), 64 * KIB);
-	snprintf(path, sizeof(path), "/dev/shm/%s", s->shm);
-	CU_ASSERT_STRING_EQUAL(ivshm_server_region_path(s->srv), path);
-	CU_ASSERT_TRUE_FATAL(shm_file(s->shm, &st));
-	CU_ASSERT_EQUAL(st.st_size, 64 * KIB);
-	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
-	CU_ASSERT_TRUE(region_says(s, 64 * KIB, 0, ""));
-
-	/* No -l: the default 4 MiB. */
-	d = ut_server_new(1, 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-	ivshm_server_config_init(&d->cfg);
-	d->cfg.socket_path = d->sock;
-	d->cfg.shm_name = d->shm;
-	d->cfg.foreground = true;
-	CU_ASSERT_FATAL(ut_server_start(d) == 0);
-	CU_ASSERT_EQUAL(ivshm_server_region_size(d->srv), 4 * MIB);
-	CU_ASSERT_TRUE(region_says(d, 4 * MIB, 0, ""));
-}
-
-/* An existing region is served as it is, data and size. */
-static void test_region_reused(void)
-{
-	struct ut_server *s = started(1, 64 * KIB);
-	struct stat st;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_TRUE(write_shm(s->shm, 0, "head of the data"));
-	CU_ASSERT_TRUE(write_shm(s->shm, 64 * KIB - 4, "tail"));
-	ut_server_stop(s);
-
-	/* Restart without -l: the 4 MiB default does not apply. */
-	s->cfg.size = 4 * MIB;
-	s->cfg.size_given = false;
-	CU_ASSERT_FATAL(ut_server_start(s) == 0);
-	CU_ASSERT_EQUAL(ivshm_server_region_size(s->srv), 64 * KIB);
-	CU_ASSERT_TRUE(region_says(s, 64 * KIB, 0, "head of the data"));
-	CU_ASSERT_TRUE(region_says(s, 64 * KIB, 64 * KIB - 4, "tail"));
-	ut_server_stop(s);
-
-	/* With the matching -l. */
-	s->cfg.size = 64 * KIB;
-	s->cfg.size_given = true;
-	CU_ASSERT_FATAL(ut_server_start(s) == 0);
-	CU_ASSERT_TRUE(region_says(s, 64 * KIB, 0, "head of the data"));
-	ut_server_stop(s);
-	CU_ASSERT_TRUE(shm_file(s->shm, &st));
-	CU_ASSERT_EQUAL(st.st_size, 64 * KIB);
-}
-
-/* A conflicting -l is refused and the region left untouched. */
-static void test_region_size_mismatch(void)
-{
-	struct ut_server *s = started(1, 64 * KIB);
-	struct stat st;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_TRUE(write_shm(s->shm, 64 * KIB - 8, "keep me!"));
-	ut_server_stop(s);
-	s->cfg.size = 128 * KIB;
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-	s->cfg.size = 16 * KIB;
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-	CU_ASSERT_TRUE(shm_file(s->shm, &st));
-	CU_ASSERT_EQUAL(st.st_size, 64 * KIB);
-	CU_ASSERT_TRUE(shm_says(s->shm, 64 * KIB - 8, "keep me!"));
-	/* Nothing listens: the socket was not left behind either. */
-	CU_ASSERT_NOT_EQUAL(access(s->sock, F_OK), 0);
-}
-
-/* An existing region of a size QEMU cannot take is refused, kept. */
-static void test_region_bad_existing(void)
-{
-	struct ut_server *s = ut_server_new(1, 4 * MIB);
-	struct stat st;
-	int fd;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	fd = shm_open(s->shm, O_RDWR | O_CREAT | O_EXCL, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL(ftruncate(fd, 3 * MIB), 0);
-	close(fd);
-	CU_ASSERT_TRUE(write_shm(s->shm, 0, "three"));
-	s->cfg.size_given = false;
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-	s->cfg.size_given = true;
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-	CU_ASSERT_TRUE(shm_file(s->shm, &st));
-	CU_ASSERT_EQUAL(st.st_size, 3 * MIB);
-	CU_ASSERT_TRUE(shm_says(s->shm, 0, "three"));
-
-	/* A power of two below 4 KiB is no better. */
-	fd = shm_open(s->shm, O_RDWR, 0);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL(ftruncate(fd, 1024), 0);
-	close(fd);
-	s->cfg.size_given = false;
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-	CU_ASSERT_TRUE(shm_file(s->shm, &st));
-	CU_ASSERT_EQUAL(st.st_size, 1024);
-}
-
-/* What ivshm_server_start() said on stderr, for the advice it gives. */
-static int saved_stderr = -1, capture_fd = -1;
-static char captured[4096];
-
-static void capture_stderr(void)
-{
-	fflush(stderr);
-	capture_fd = memfd_create("ivshm-ut-stderr", MFD_CLOEXEC);
-	saved_stderr = dup(2);
-	if (capture_fd >= 0 && saved_stderr >= 0)
-		dup2(capture_fd, 2);
-}
-
-static const char *end_capture(void)
-{
-	ssize_t n = -1;
-
-	fflush(stderr);
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, 2);
-		close(saved_stderr);
-	}
-	if (capture_fd >= 0) {
-		n = pread(capture_fd, captured, sizeof(captured) - 1, 0);
-		close(capture_fd);
-	}
-	captured[n > 0 ? n : 0] = 0;
-	saved_stderr = capture_fd = -1;
-	fputs(captured, stderr); /* still shown in the log */
-	return captured;
-}
-
-/*
- * An existing 3 MiB region with -l 4M: the advice must be one that works.
- * "-l 3M" is refused by the command line itself.
- */
-static void test_region_bad_existing_advice(void)
-{
-	struct ut_server *s = ut_server_new(1, 4 * MIB);
-	const char *msg;
-	int fd;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	fd = shm_open(s->shm, O_RDWR | O_CREAT | O_EXCL, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL(ftruncate(fd, 3 * MIB), 0);
-	close(fd);
-	capture_stderr();
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-	msg = end_capture();
-	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "power of two"));
-	CU_ASSERT_PTR_NULL(strstr(msg, "-l 3M"));
-}
-
-/* A refused start leaves nothing behind, no new region either. */
-static void test_refused_start_creates_nothing(void)
-{
-	struct ut_server *a = started(1, 64 * KIB);
-	struct ut_server *b = ut_server_new(1, 64 * KIB);
-	struct stat st;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-	b->cfg.socket_path = a->sock;
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&b->cfg));
-	CU_ASSERT_FALSE(shm_file(b->shm, &st));
-}
-
-/* Above 1 GiB (the contrib server's ceiling): sparse on tmpfs, cheap. */
-static void test_region_2g(void)
-{
-	struct ut_server *s = started(1, 2ull << 30);
-	struct ut_raw r;
-	volatile char *p;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_EQUAL(ivshm_server_region_size(s->srv), 2ull << 30);
-	CU_ASSERT_FATAL(join(s, &r));
-	CU_ASSERT_EQUAL(ut_fd_size(r.shm_fd), 2ull << 30);
-	p = mmap(NULL, 2ull << 30, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 r.shm_fd, 0);
-	CU_ASSERT_FATAL(p != MAP_FAILED);
-	p[(2ull << 30) - 1] = 'z'; /* the last byte is really there */
-	CU_ASSERT_EQUAL(p[(2ull << 30) - 1], 'z');
-	munmap((void *)p, 2ull << 30);
-	ut_raw_close(&r);
-}
-
-/* A region in a directory (-m), e.g. hugetlbfs; here /tmp. */
-static void test_region_in_dir(void)
-{
-	struct ut_server *s = ut_server_new(1, 64 * KIB);
-	char dir[64], want[128];
-	struct stat st;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	snprintf(dir, sizeof(dir), "/tmp/ivshm-ut-%d-dir-XXXXXX",
-		 (int)getpid());
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	ut_track_path(dir);
-	snprintf(want, sizeof(want), "%s/%s", dir, s->shm);
-	ut_track_path(want);
-	s->cfg.shm_dir = dir;
-	CU_ASSERT_FATAL(ut_server_start(s) == 0);
-	CU_ASSERT_STRING_EQUAL(ivshm_server_region_path(s->srv), want);
-	CU_ASSERT_EQUAL(stat(want, &st), 0);
-	CU_ASSERT_EQUAL(st.st_size, 64 * KIB);
-	CU_ASSERT_TRUE(region_says(s, 64 * KIB, 0, ""));
-	ut_server_stop(s);
-	CU_ASSERT_EQUAL(stat(want, &st), 0); /* kept */
-
-	/* -m naming a file, not a directory. */
-	s->cfg.shm_dir = want;
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-}
-
-/* Closing keeps the region and its data, and removes the socket. */
-static void test_close_keeps_region(void)
-{
-	struct ut_server *s = started(1, 64 * KIB);
-	struct ut_raw r;
-	struct stat st;
-	char *p;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_FATAL(join(s, &r));
-	p = mmap(NULL, 64 * KIB, PROT_READ | PROT_WRITE, MAP_SHARED, r.shm_fd,
-		 0);
-	CU_ASSERT_FATAL(p != MAP_FAILED);
-	memcpy(p + 100, "written by a peer", 17);
-	munmap(p, 64 * KIB);
-	CU_ASSERT_EQUAL(access(s->sock, F_OK), 0);
-	ut_server_stop(s);
-	CU_ASSERT_TRUE(ut_wait_eof(r.sock, 2000, NULL));
-	ut_raw_close(&r);
-	CU_ASSERT_NOT_EQUAL(access(s->sock, F_OK), 0);
-	CU_ASSERT_TRUE(shm_file(s->shm, &st));
-	CU_ASSERT_EQUAL(st.st_size, 64 * KIB);
-	CU_ASSERT_TRUE(shm_says(s->shm, 100, "written by a peer"));
-}
-
-/* A socket file nobody listens on (a crashed server's) is replaced. */
-static void test_stale_socket_replaced(void)
-{
-	struct ut_server *s = ut_server_new(1, 64 * KIB);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct ut_raw r;
-	struct stat st;
-	int fd;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	strcpy(sa.sun_path, s->sock);
-	for (int listened = 0; listened < 2; listened++) {
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		CU_ASSERT_FATAL(fd >= 0);
-		CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa,
-				     sizeof(sa)) == 0);
-		if (listened)
-			CU_ASSERT_EQUAL(listen(fd, 1), 0);
-		close(fd);
-		CU_ASSERT_TRUE(lstat(s->sock, &st) == 0 &&
-			       S_ISSOCK(st.st_mode));
-		CU_ASSERT_FATAL(ut_server_start(s) == 0);
-		CU_ASSERT_FATAL(join(s, &r));
-		CU_ASSERT_EQUAL(r.id, 0);
-		ut_raw_close(&r);
-		ut_server_stop(s);
-	}
-}
-
-/* A live server's socket is refused, and that server is not disturbed. */
-static void test_live_socket_refused(void)
-{
-	struct ut_server *a = started(1, 64 * KIB);
-	struct ut_server *b = ut_server_new(1, 64 * KIB);
-	struct ut_raw r;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-	b->cfg.socket_path = a->sock;
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&b->cfg));
-	CU_ASSERT_EQUAL(access(a->sock, F_OK), 0);
-	/* No probe joined a: its first peer still gets id 0. */
-	CU_ASSERT_FATAL(join(a, &r));
-	CU_ASSERT_EQUAL(r.id, 0);
-	CU_ASSERT_TRUE(ut_expect_fds(r.sock, 0, 1, NULL));
-	CU_ASSERT_TRUE(ut_quiet(r.sock, 30));
-	ut_raw_close(&r);
-}
-
-/* Anything but a socket at the path is never removed. */
-static void test_not_a_socket_refused(void)
-{
-	struct ut_server *s = ut_server_new(1, 64 * KIB);
-	char buf[16] = "";
-	int fd;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	fd = open(s->sock, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL(write(fd, "precious", 8), 8);
-	close(fd);
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-	fd = open(s->sock, O_RDONLY);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_EQUAL(read(fd, buf, sizeof(buf)), 8);
-	CU_ASSERT_STRING_EQUAL(buf, "precious");
-	close(fd);
-	unlink(s->sock);
-
-	CU_ASSERT_EQUAL(mkdir(s->sock, 0700), 0);
-	CU_ASSERT_PTR_NULL(ivshm_server_start(&s->cfg));
-	CU_ASSERT_EQUAL(rmdir(s->sock), 0);
-}
-
-/* Owner-only by default; -G grants a group on socket and new region. */
-static void test_permissions(void)
-{
-	struct ut_server *s = started(1, 64 * KIB);
-	struct ut_server *g = ut_server_new(1, 64 * KIB);
-	struct stat st;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-	CU_ASSERT_EQUAL(stat(s->sock, &st), 0);
-	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
-	CU_ASSERT_TRUE(shm_file(s->shm, &st));
-	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
-
-	g->cfg.group_given = true;
-	g->cfg.group = 12345;
-	CU_ASSERT_FATAL(ut_server_start(g) == 0);
-	CU_ASSERT_EQUAL(stat(g->sock, &st), 0);
-	CU_ASSERT_EQUAL(st.st_mode & 0777, 0660);
-	CU_ASSERT_EQUAL(st.st_gid, 12345);
-	CU_ASSERT_TRUE(shm_file(g->shm, &st));
-	CU_ASSERT_EQUAL(st.st_mode & 0777, 0660);
-	CU_ASSERT_EQUAL(st.st_gid, 12345);
-}
-
 /*
  * Shutdown removes peers in connection order, announcing each to those
  * still connected: peer k hears of 0..k-1, then EOF.
  */
 static void test_close_notifies(void)
 {
-	struct ut_server *s = started(1, 64 * KIB);
+	struct ut_server *s = ut_server_started(1, 64 * KIB);
 	struct ut_raw p[3];
 	unsigned int extra = 99;
 
@@ -1024,25 +640,12 @@ int main(int argc, char **argv)
 		{ "a writing client is dropped", test_writer_disconnected },
 		{ "early disconnect", test_early_disconnect },
 		{ "a non-reader blocks nobody", test_non_reader_blocks_nobody },
-		{ "a non-reader's overflow drops it", test_non_reader_overflow },
+		{ "a non-reader's overflow drops it",
+		  test_non_reader_overflow },
+		{ "ids run out: refused, not wrapped", test_ids_run_out },
 		{ "too many peers", test_too_many_peers },
 		{ "full: a leave and a join together",
 		  test_full_leave_and_join_together },
-		{ "new region", test_region_new },
-		{ "existing region reused", test_region_reused },
-		{ "existing region, other -l", test_region_size_mismatch },
-		{ "existing region, bad size", test_region_bad_existing },
-		{ "existing region, bad size: the advice",
-		  test_region_bad_existing_advice },
-		{ "2 GiB region", test_region_2g },
-		{ "region in a directory", test_region_in_dir },
-		{ "close keeps the region", test_close_keeps_region },
-		{ "stale socket replaced", test_stale_socket_replaced },
-		{ "live socket refused", test_live_socket_refused },
-		{ "not a socket refused", test_not_a_socket_refused },
-		{ "a refused start creates no region",
-		  test_refused_start_creates_nothing },
-		{ "permissions", test_permissions },
 		{ "close notifies then EOF", test_close_notifies },
 		{ NULL, NULL },
 	};

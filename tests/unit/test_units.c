@@ -31,8 +31,8 @@ static bool rejects(const char *s)
 	int rc = ivshm_parse_size(s, &v);
 
 	if (rc != -EINVAL || v != 42)
-		fprintf(stderr, "  '%s' accepted (rc %d, %llu)\n", s ? s : "NULL",
-			rc, (unsigned long long)v);
+		fprintf(stderr, "  '%s' accepted (rc %d, %llu)\n",
+			s ? s : "NULL", rc, (unsigned long long)v);
 	return rc == -EINVAL && v == 42;
 }
 
@@ -43,7 +43,8 @@ static void test_parse_plain(void)
 	CU_ASSERT_TRUE(parses_to("4096", 4096));
 	CU_ASSERT_TRUE(parses_to("007", 7));
 	CU_ASSERT_TRUE(parses_to("4194304", 4 * MIB));
-	CU_ASSERT_TRUE(parses_to("1844674407370955160", 1844674407370955160ull));
+	CU_ASSERT_TRUE(parses_to("1844674407370955160",
+				 1844674407370955160ull));
 }
 
 static void test_parse_suffixes(void)

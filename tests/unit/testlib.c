@@ -132,6 +132,32 @@ void ut_server_stop_all(void)
 	}
 }
 
+struct ut_server *ut_server_started(unsigned int vectors, uint64_t size)
+{
+	struct ut_server *s = ut_server_new(vectors, size);
+
+	if (s && ut_server_start(s)) {
+		fprintf(stderr, "  cannot start a server on %s\n", s->sock);
+		return NULL;
+	}
+	return s;
+}
+
+bool ut_peers_become(struct ut_server *s, unsigned int n)
+{
+	int64_t deadline = ut_now_ms() + 2000;
+
+	while (ivshm_server_peer_count(s->srv) != n) {
+		if (ut_now_ms() > deadline) {
+			fprintf(stderr, "  server has %u peers, want %u\n",
+				ivshm_server_peer_count(s->srv), n);
+			return false;
+		}
+		usleep(1000);
+	}
+	return true;
+}
+
 void ut_teardown(void)
 {
 	ut_server_stop_all();
@@ -357,4 +383,16 @@ unsigned int ut_count_fds(void)
 			n++;
 	closedir(d);
 	return n - 1; /* the directory's own fd */
+}
+
+bool ut_fds_return_to(unsigned int n, int ms)
+{
+	int64_t deadline = ut_now_ms() + ms;
+	unsigned int now;
+
+	while ((now = ut_count_fds()) != n && ut_now_ms() < deadline)
+		usleep(2000);
+	if (now != n)
+		fprintf(stderr, "  %u fds open, want %u\n", now, n);
+	return now == n;
 }

@@ -47,6 +47,10 @@ void ut_server_resume(struct ut_server *s);
 void ut_server_stop(struct ut_server *s);
 /* Stop every server and free every slot. */
 void ut_server_stop_all(void);
+/* ut_server_new() and ut_server_start(): the server, or NULL. */
+struct ut_server *ut_server_started(unsigned int vectors, uint64_t size);
+/* The server's peer count reaches @n within 2 s. */
+bool ut_peers_become(struct ut_server *s, unsigned int n);
 
 /* The per-test teardown for CUnit suites: servers, then names. */
 void ut_teardown(void);
@@ -92,5 +96,7 @@ void ut_raw_close(struct ut_raw *r);
 uint64_t ut_fd_size(int fd);	/* fstat size, 0 on error */
 int64_t ut_now_ms(void);
 unsigned int ut_count_fds(void); /* entries of /proc/self/fd */
+/* The count is back to @n within @ms (other threads close theirs late). */
+bool ut_fds_return_to(unsigned int n, int ms);
 
 #endif

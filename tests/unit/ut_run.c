@@ -3,9 +3,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "ut_run.h"
+
+/* Interrupted (Ctrl-C, a timeout's SIGTERM): still leave nothing behind. */
+static void on_signal(int sig)
+{
+	ut_cleanup_names();
+	_exit(128 + sig);
+}
 
 int ut_run(const char *suite, const struct ut_test *tests, int argc,
 	   char **argv)
@@ -15,6 +23,8 @@ int ut_run(const char *suite, const struct ut_test *tests, int argc,
 
 	/* Tests close sockets under the server's feet: EPIPE, not death. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	s = CU_add_suite_with_setup_and_teardown(suite, NULL, NULL, NULL,
