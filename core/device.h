@@ -22,6 +22,13 @@
 #define IVSHM_MAX_PEER_ID 65535u
 /* Our own limit on vectors per peer (QEMU's contrib server has the same). */
 #define IVSHM_MAX_VECTORS 64u
+/*
+ * Own vectors a device model uses: wait() reports them as a mask in a
+ * non-negative int64_t, so vector 63 cannot be one. A server offering 64
+ * leaves the last unused (rings to it are dropped, as for any vector the
+ * device does not have). ivshm itself uses vector 0 only.
+ */
+#define IVSHM_DEV_MAX_OWN_VECTORS 63u
 
 struct ivshm_device;
 
@@ -41,7 +48,7 @@ struct ivshm_device_ops {
 	/*
 	 * Wait up to @timeout_ms (-1 forever, 0 poll) for own vectors or
 	 * membership news; membership news goes to the callback. Returns a
-	 * mask of the vectors (0..63) that fired, 0 on timeout, or -errno.
+	 * mask of the vectors (0..62) that fired, 0 on timeout, or -errno.
 	 */
 	int64_t (*wait)(struct ivshm_device *dev, int timeout_ms);
 	/* Live peers other than ourselves, into @ids; returns their count. */

@@ -51,10 +51,10 @@ ivshm_static_assert(EM_LCAP == 42 && EM_ICAP == 63, "node capacities");
 
 /*
  * A path from the root: lv[0].node is the leaf and lv[0].idx a position in
- * it; lv[l].idx is the child taken in lv[l].node. (One array of pairs, not
- * two arrays: GCC 12's ipa-modref loses track of stores into a struct's
- * leading array through a variable index when a trailing array follows,
- * and forwarded stale values from before seek() at -O1 and up.)
+ * it; lv[l].idx is the child taken in lv[l].node. One array of pairs, not
+ * two arrays (node[], idx[]): with two, GCC 12.2 at -O1 and up (ipa-modref)
+ * was seen reading lv[1].node after seek() as the value from before the
+ * call, wrong code that -fno-ipa-modref avoids. Keep it this way.
  */
 struct em_cur {
 	struct {
@@ -246,13 +246,23 @@ static struct ivshm_extent *cur_ext(const struct em_cur *c)
 	return &((struct em_leaf *)c->lv[0].node)->e[c->lv[0].idx];
 }
 
+/* After seek(x): the last extent starting at or before x, or NULL. */
+static struct ivshm_extent *cur_before(const struct em_cur *c)
+{
+	struct em_leaf *lf = c->lv[0].node;
+
+	return c->lv[0].idx ? &lf->e[c->lv[0].idx - 1] : NULL;
+}
+
 /* The first extent starting at or after @x. */
 static bool seek_ge(const struct ivshm_extmap *m, uint64_t x,
 		    struct em_cur *c)
 {
+	const struct ivshm_extent *x0;
+
 	seek(m, x, c);
-	if (c->lv[0].idx && ((struct em_leaf *)c->lv[0].node)->e[c->lv[0].idx - 1].off
-				 == x)
+	x0 = cur_before(c);
+	if (x0 && x0->off == x)
 		c->lv[0].idx--;
 	return cur_norm(m, c);
 }
@@ -708,8 +718,8 @@ static void delete_keys(struct ivshm_extmap *m, uint64_t from, uint64_t to)
 	}
 }
 
-/* Free every node, reporting the extents as gone if @report. */
-static void destroy(struct ivshm_extmap *m, bool report)
+/* Free every node, reporting the extents as gone. */
+static void destroy(struct ivshm_extmap *m)
 {
 	struct em_cur c = EM_CUR_INIT;
 	struct em_leaf *lf;
@@ -727,9 +737,8 @@ static void destroy(struct ivshm_extmap *m, bool report)
 			n = ((struct em_inner *)n)->child[0];
 		}
 		lf = n;
-		if (report)
-			for (i = 0; i < lf->n; i++)
-				account(m, &lf->e[i], -1);
+		for (i = 0; i < lf->n; i++)
+			account(m, &lf->e[i], -1);
 		ivshm_free(lf);
 		for (l = 1; l < m->height; l++) {
 			in = c.lv[l].node;
@@ -775,7 +784,7 @@ struct em_op {
 	struct ivshm_extent nw[3];	/* the new extents, in order */
 	unsigned int m;			/* how many */
 	unsigned int k;			/* run extents (counted to 5) */
-	uint64_t first, last;		/* keys of the run's ends (k > 0) */
+	uint64_t first, last;		/* keys of the run's ends, k > 0 */
 	uint64_t del_from;		/* key of run extent m (k > m) */
 };
 
@@ -787,10 +796,8 @@ static bool seek_prev_end(const struct ivshm_extmap *m, uint64_t a,
 	const struct ivshm_extent *x;
 
 	seek(m, a - 1, &c);
-	if (!c.lv[0].idx)
-		return false;
-	x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
-	if (ext_end(x) != a)
+	x = cur_before(&c);
+	if (!x || ext_end(x) != a)
 		return false;
 	*out = *x;
 	return true;
@@ -822,8 +829,8 @@ static void gather(const struct ivshm_extmap *m, uint64_t a, uint64_t b,
 	}
 	/* The left end: the last extent starting at or before a. */
 	seek(m, a, &c);
-	if (c.lv[0].idx) {
-		x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
+	x = cur_before(&c);
+	if (x) {
 		if (ext_end(x) > a) {
 			c.lv[0].idx--;
 			if (x->off < a) {
@@ -850,7 +857,7 @@ static void gather(const struct ivshm_extmap *m, uint64_t a, uint64_t b,
 	/* The right end: the last extent starting before b. */
 	seek(m, b - 1, &c);
 	if (nint) {
-		x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
+		x = cur_before(&c); /* not NULL: an extent starts before b */
 		op->last = x->off;
 		if (ext_end(x) > b) {
 			right = *x;
@@ -971,7 +978,7 @@ void ivshm_extmap_init(struct ivshm_extmap *m)
 
 void ivshm_extmap_release(struct ivshm_extmap *m)
 {
-	destroy(m, true);
+	destroy(m);
 	m->gen++;
 }
 
@@ -1025,7 +1032,7 @@ int ivshm_extmap_punch(struct ivshm_extmap *m, uint64_t off, uint64_t len)
 		return 0;
 	leftmost(m, &c);
 	if (cur_ext(&c)->off >= off && ext_end(last_ext(m)) <= off + len) {
-		destroy(m, true); /* all of it: no rebalancing */
+		destroy(m); /* all of it: no rebalancing */
 		m->gen++;
 		return 0;
 	}
@@ -1108,6 +1115,7 @@ int ivshm_extmap_walk(const struct ivshm_extmap *m,
 		      int (*fn)(void *arg, const struct ivshm_extent *e),
 		      void *arg)
 {
+	const struct ivshm_extent *x;
 	struct ivshm_extent e;
 	struct em_cur c = EM_CUR_INIT;
 	uint32_t gen;
@@ -1131,8 +1139,8 @@ int ivshm_extmap_walk(const struct ivshm_extmap *m,
 		if (!m->root)
 			return 0;
 		seek(m, ext_end(&e), &c);
-		if (c.lv[0].idx && ext_end(&((struct em_leaf *)c.lv[0].node)
-					      ->e[c.lv[0].idx - 1]) > ext_end(&e))
+		x = cur_before(&c);
+		if (x && ext_end(x) > ext_end(&e))
 			c.lv[0].idx--;
 		ok = cur_norm(m, &c);
 	}
@@ -1146,22 +1154,28 @@ size_t ivshm_extmap_node_size(void)
 
 uint64_t ivshm_extmap_mem(const struct ivshm_extmap *m)
 {
-	uint64_t mem;
 	struct em_cur c = EM_CUR_INIT;
+	const struct em_inner *in;
+	const struct em_leaf *lf;
 	unsigned int l;
+	uint64_t mem;
 
 	if (!m->root)
 		return 0;
 	leftmost(m, &c);
 	mem = (uint64_t)(m->height - 1u) * EM_NODE_SIZE;
 	for (;;) {
-		mem += leaf_size_for(((struct em_leaf *)c.lv[0].node)->cap);
-		for (l = 1; l < m->height; l++)
-			if (c.lv[l].idx + 1u < ((struct em_inner *)c.lv[l].node)->n)
+		lf = c.lv[0].node;
+		mem += leaf_size_for(lf->cap);
+		/* next_leaf() enters new inner nodes below level l */
+		for (l = 1; l < m->height; l++) {
+			in = c.lv[l].node;
+			if (c.lv[l].idx + 1u < in->n)
 				break;
+		}
 		if (!next_leaf(m, &c))
 			break;
-		mem += (uint64_t)(l - 1) * EM_NODE_SIZE; /* inner nodes entered */
+		mem += (uint64_t)(l - 1) * EM_NODE_SIZE;
 	}
 	return mem;
 }
@@ -1198,7 +1212,8 @@ int ivshm_extmap_check(const struct ivshm_extmap *m)
 		for (l = 1; l < m->height; l++) {
 			in = c.lv[l].node;
 			if (in->n < (l + 1u == m->height ? 2 : EM_IMIN) ||
-			    in->n > EM_ICAP || in->key[c.lv[l].idx] != lf->e[0].off)
+			    in->n > EM_ICAP ||
+			    in->key[c.lv[l].idx] != lf->e[0].off)
 				return -EUCLEAN;
 			if (c.lv[l].idx)
 				break;

@@ -39,9 +39,11 @@ int ivshm_parse_size(const char *s, uint64_t *out)
 	while (*s == ' ')
 		s++;
 	for (; *s >= '0' && *s <= '9'; s++, digits++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
 			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
+		v = v * 10 + d;
 	}
 	if (!digits || suffix_shift(s, &shift))
 		return -EINVAL;

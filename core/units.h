@@ -23,11 +23,13 @@ static inline bool ivshm_is_pow2(uint64_t n)
 	return n && !(n & (n - 1));
 }
 
-/* The smallest power of two >= n (n <= 2^63). */
+/* The smallest power of two >= n, or 0 when there is none (n > 2^63). */
 static inline uint64_t ivshm_pow2_ceil(uint64_t n)
 {
 	uint64_t p = 1;
 
+	if (n > (1ull << 63))
+		return 0;
 	while (p < n)
 		p <<= 1;
 	return p;

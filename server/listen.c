@@ -36,17 +36,24 @@ static bool proc_says_listening(const char *path)
 {
 	char line[4200], sockpath[4097];
 	unsigned long flags;
+	struct stat want, st;
 	bool found = false;
-	FILE *f = fopen("/proc/net/unix", "re");
+	FILE *f;
 
+	if (lstat(path, &want))
+		return false;
+	f = fopen("/proc/net/unix", "re");
 	if (!f)
 		return false;
 	while (!found && fgets(line, sizeof(line), f)) {
 		/* Num RefCount Protocol Flags Type St Inode Path */
 		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %4096s", &flags,
-			   sockpath) == 2)
-			found = (flags & 0x10000) /* __SO_ACCEPTCON */ &&
-				!strcmp(sockpath, path);
+			   sockpath) != 2 || !(flags & 0x10000) /* listening */)
+			continue;
+		/* The same file under any spelling (/run vs /var/run). */
+		found = !strcmp(sockpath, path) ||
+			(!lstat(sockpath, &st) && st.st_dev == want.st_dev &&
+			 st.st_ino == want.st_ino);
 	}
 	fclose(f);
 	return found;

@@ -97,6 +97,11 @@ static int check_size(uint64_t size, FILE *err)
 			"least 4K, try -l 4K\n", ivshm_format_size(size, a, 32));
 		return -1;
 	}
+	if (size > (1ull << 62)) {
+		fprintf(err, "ivshm-server: -l %s is larger than any region "
+			"can be\n", ivshm_format_size(size, a, 32));
+		return -1;
+	}
 	if (!ivshm_is_pow2(size)) {
 		fprintf(err, "ivshm-server: -l %s is not a power of two: QEMU "
 			"aborts on it, try -l %s\n",
@@ -118,7 +123,7 @@ int ivshm_server_parse_args(int argc, char **argv,
 	bool pidfile_given = false;
 	int c;
 
-	optind = 1;
+	optind = 0; /* 0, not 1: also resets glibc's position in a cluster */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hvFp:S:m:M:l:n:c:G:", longopts,
 				NULL)) != -1) {
@@ -185,8 +190,12 @@ int ivshm_server_parse_args(int argc, char **argv,
 				"(see -h)\n", optopt);
 			return -1;
 		default:
-			fprintf(err, "ivshm-server: unknown option '%s' (see "
-				"-h)\n", argv[optind - 1]);
+			if (optopt)
+				fprintf(err, "ivshm-server: unknown option "
+					"'-%c' (see -h)\n", optopt);
+			else
+				fprintf(err, "ivshm-server: unknown option "
+					"'%s' (see -h)\n", argv[optind - 1]);
 			return -1;
 		}
 	}

@@ -79,24 +79,25 @@ int srv_region_open(const struct ivshm_server_config *cfg,
 			goto fail;
 		}
 		r->size = cfg->size;
+		r->created = true;
 		srv_log(false, "created region %s (%s)\n", r->path, want);
 		return 0;
 	}
 	r->size = (uint64_t)st.st_size;
 	ivshm_format_size(r->size, have, sizeof(have));
-	if (cfg->size_given && r->size != cfg->size) {
-		srv_log(true, "region %s already exists with %s of data; -l %s "
-			"would change it. Use -l %s (or leave -l out), or "
-			"another -M name\n", r->path, have, want,
-			ivshm_format_size_flag(r->size, next, sizeof(next)));
-		goto fail;
-	}
 	if (r->size < 4096 || !ivshm_is_pow2(r->size)) {
 		ivshm_format_size_flag(ivshm_pow2_ceil(r->size < 4096 ? 4096 :
 						       r->size), next, sizeof(next));
 		srv_log(true, "existing region %s is %s: QEMU needs a power of "
 			"two of at least 4K (e.g. -l %s on a new region); refusing to serve it\n",
 			r->path, have, next);
+		goto fail;
+	}
+	if (cfg->size_given && r->size != cfg->size) {
+		srv_log(true, "region %s already exists with %s of data; -l %s "
+			"would change it. Use -l %s (or leave -l out), or "
+			"another -M name\n", r->path, have, want,
+			ivshm_format_size_flag(r->size, next, sizeof(next)));
 		goto fail;
 	}
 	srv_log(false, "reusing region %s (%s) as it is\n", r->path, have);

@@ -103,6 +103,9 @@ struct ivshm_server *ivshm_server_start(const struct ivshm_server_config *cfg)
 fail:
 	if (srv->region.fd >= 0)
 		close(srv->region.fd);
+	/* Nothing of ours is left behind: a region we just made goes too. */
+	if (srv->region.created)
+		unlink(srv->region.path);
 	if (srv->stop_fd >= 0)
 		close(srv->stop_fd);
 	free(srv);
@@ -360,6 +363,8 @@ int ivshm_server_run(struct ivshm_server *srv)
 			if (srv->pfds[i].revents & (POLLIN | POLLHUP | POLLERR))
 				handle_readable(p);
 		}
+		/* Departures first: they free room under the peer limit. */
+		flush_and_reap(srv);
 		/* A burst of joins is taken a few at a time, fairly. */
 		for (int k = 0; k < 16 && (srv->pfds[1].revents & POLLIN); k++)
 			if (handle_new_conn(srv))

@@ -10,6 +10,7 @@ struct srv_region {
 	int fd;
 	char path[4096];
 	uint64_t size;
+	bool created;	/* by this start: removable if the start fails */
 };
 
 int srv_region_open(const struct ivshm_server_config *cfg,

@@ -147,9 +147,9 @@ static int add_own_vector(struct peer_dev *pd, int fd)
 	unsigned int v = pd->dev.vectors;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = v };
 
-	if (v >= IVSHM_MAX_VECTORS) {
+	if (v >= IVSHM_DEV_MAX_OWN_VECTORS) {
 		ivshm_log_err("server sent more than %u own vectors; ignoring "
-			      "the extra one\n", IVSHM_MAX_VECTORS);
+			      "the extra one\n", IVSHM_DEV_MAX_OWN_VECTORS);
 		close(fd);
 		return 0;
 	}
@@ -309,6 +309,9 @@ static int handshake(struct peer_dev *pd, const struct ivshm_peer_opts *o)
 	unsigned int want = o->min_vectors ? o->min_vectors : 1;
 	int fd, rc;
 
+	if (want > IVSHM_DEV_MAX_OWN_VECTORS)
+		want = IVSHM_DEV_MAX_OWN_VECTORS;
+
 	rc = recv_sync(pd, deadline, &val, &fd);
 	if (rc < 0)
 		goto err;
@@ -339,7 +342,7 @@ static int handshake(struct peer_dev *pd, const struct ivshm_peer_opts *o)
 		if (val == -1)
 			rc = map_region(pd, fd);
 		else if (val == pd->dev.id && fd >= 0)
-			rc = -EPROTO;
+			rc = (close(fd), -EPROTO);
 		else
 			rc = process_msg(pd, val, fd);
 		if (rc < 0)

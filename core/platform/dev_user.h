@@ -15,7 +15,9 @@ struct ivshm_peer_opts {
 	 * that may grow in ivshm_wait() unless this is set to the server's -n.
 	 */
 	unsigned int min_vectors;
-	ivshm_peer_cb peer_cb;	/* membership news, from ivshm_wait() */
+	/* Membership news: from ivshm_peer_open() (the peers already there)
+	 * and then from ivshm_wait(). */
+	ivshm_peer_cb peer_cb;
 	void *peer_cb_arg;
 };
 
