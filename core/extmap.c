@@ -1080,10 +1080,8 @@ bool ivshm_extmap_find(const struct ivshm_extmap *m, uint64_t off,
 	if (!m->root)
 		return false;
 	seek(m, off, &c);
-	if (!c.lv[0].idx)
-		return false;
-	x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
-	if (ext_end(x) <= off)
+	x = cur_before(&c);
+	if (!x || ext_end(x) <= off)
 		return false;
 	*out = *x;
 	return true;
@@ -1098,12 +1096,10 @@ bool ivshm_extmap_next(const struct ivshm_extmap *m, uint64_t off,
 	if (!m->root)
 		return false;
 	seek(m, off, &c);
-	if (c.lv[0].idx) {
-		x = &((struct em_leaf *)c.lv[0].node)->e[c.lv[0].idx - 1];
-		if (ext_end(x) > off) {
-			*out = *x;
-			return true;
-		}
+	x = cur_before(&c);
+	if (x && ext_end(x) > off) {
+		*out = *x;
+		return true;
 	}
 	if (!cur_norm(m, &c))
 		return false;

@@ -39,6 +39,7 @@ struct peer_dev {
 	int sock;		/* -1 once the server is gone */
 	int epfd;
 	pthread_rwlock_t lock;	/* protects remotes, nremotes, own */
+	pthread_mutex_t sock_mu; /* one reader of the socket at a time */
 	struct remote **remotes; /* indexed by peer id, grown on demand */
 	unsigned int nremotes;
 	int own[IVSHM_MAX_VECTORS];
@@ -412,6 +413,7 @@ int ivshm_peer_open(const char *socket_path, const struct ivshm_peer_opts *o,
 	pd->rfd = -1;
 	pd->pfd[0].fd = -1;
 	pthread_rwlock_init(&pd->lock, NULL);
+	pthread_mutex_init(&pd->sock_mu, NULL);
 	pd->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (pd->epfd < 0) {
 		rc = -errno;
@@ -440,20 +442,21 @@ fail:
 	return rc;
 fail_free:
 	pthread_rwlock_destroy(&pd->lock);
+	pthread_mutex_destroy(&pd->sock_mu);
 	free(pd);
 	return rc;
 }
 
-static int peer_ring(struct ivshm_device *dev, unsigned int peer,
-		     unsigned int vector)
+/* Ring if the peer and vector are known: 0, -ENOENT, or -errno. */
+static int ring_known(struct peer_dev *pd, unsigned int peer,
+		      unsigned int vector)
 {
-	struct peer_dev *pd = to_peer(dev);
 	uint64_t one = 1;
 	int fd = -1, rc = -ENOENT;
 
 	pthread_rwlock_rdlock(&pd->lock);
-	if ((int)peer == dev->id) {
-		if (vector < dev->vectors)
+	if ((int)peer == pd->dev.id) {
+		if (vector < pd->dev.vectors)
 			fd = pd->own[vector];
 	} else if (peer < pd->nremotes && pd->remotes[peer] &&
 		   vector < pd->remotes[peer]->nfds) {
@@ -466,6 +469,26 @@ static int peer_ring(struct ivshm_device *dev, unsigned int peer,
 	else if (fd >= 0)
 		rc = -errno;
 	pthread_rwlock_unlock(&pd->lock);
+	return rc;
+}
+
+static int peer_ring(struct ivshm_device *dev, unsigned int peer,
+		     unsigned int vector)
+{
+	struct peer_dev *pd = to_peer(dev);
+	int rc = ring_known(pd, peer, vector);
+
+	/*
+	 * Unknown: maybe it joined and the news waits in our socket because
+	 * nobody called wait() yet. Take what is queued there and retry.
+	 */
+	if (rc == -ENOENT && !pthread_mutex_trylock(&pd->sock_mu)) {
+		bool news = drain_socket(pd) == 0;
+
+		pthread_mutex_unlock(&pd->sock_mu);
+		if (news)
+			rc = ring_known(pd, peer, vector);
+	}
 	return rc;
 }
 
@@ -489,7 +512,9 @@ static int64_t peer_wait(struct ivshm_device *dev, int timeout_ms)
 			mask |= (int64_t)(1ull << v);
 	}
 	if (pd->pfd[0].fd >= 0 && pd->pfd[0].revents) {
+		pthread_mutex_lock(&pd->sock_mu);
 		rc = drain_socket(pd);
+		pthread_mutex_unlock(&pd->sock_mu);
 		if (rc)
 			return rc;
 	}
@@ -536,6 +561,7 @@ static void peer_close(struct ivshm_device *dev)
 	if (dev->region)
 		munmap(dev->region, (size_t)dev->size);
 	pthread_rwlock_destroy(&pd->lock);
+	pthread_mutex_destroy(&pd->sock_mu);
 	free(pd);
 }
 

@@ -15,8 +15,10 @@ struct ivshm_peer_opts {
 	 * that may grow in ivshm_wait() unless this is set to the server's -n.
 	 */
 	unsigned int min_vectors;
-	/* Membership news: from ivshm_peer_open() (the peers already there)
-	 * and then from ivshm_wait(). */
+	/* Membership news: from ivshm_peer_open() (the peers already there),
+	 * then from ivshm_wait(), or from ivshm_ring() on any thread when it
+	 * rings a peer it has not heard of yet: the callback must be
+	 * thread-safe. */
 	ivshm_peer_cb peer_cb;
 	void *peer_cb_arg;
 };
