@@ -100,8 +100,10 @@ static int64_t write_some(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 	if (got <= 0)
 		return got;
 	for (unsigned int i = 0; i < nc; i++) {
-		memcpy(ivshm_seg_at(fs->st->region, g, c[i].seg) + c[i].off,
-		       buf + pos, c[i].len);
+		char *dst = ivshm_seg_at(fs->st->region, g, c[i].seg) + c[i].off;
+
+		IVSHM_FAULT_POINT("file data", dst, buf + pos, c[i].len);
+		memcpy(dst, buf + pos, c[i].len);
 		pos += c[i].len;
 	}
 	rc = ivshm_txn_begin(fs->st, &t);
@@ -281,10 +283,15 @@ int ivshm_fs_move_pieces(struct ivshm_fs *fs, const struct piece *p,
 
 				if (take > c[k].len - used)
 					take = c[k].len - used;
-				memcpy(ivshm_seg_at(region, g, c[k].seg) +
-					       c[k].off + used,
-				       ivshm_seg_at(region, g, q->seg) +
-					       q->seg_off + done, take);
+				char *dst = ivshm_seg_at(region, g, c[k].seg) +
+					    c[k].off + used;
+				const char *src = ivshm_seg_at(region, g,
+							       q->seg) +
+						  q->seg_off + done;
+
+				IVSHM_FAULT_POINT("cleaner copy", dst, src,
+						  take);
+				memcpy(dst, src, take);
 				m = (struct ivshm_rec_move){
 					.file_off = q->off + done, .len = take,
 					.old_seg = q->seg,

@@ -12,7 +12,9 @@ uint32_t ivshm_log_write_record(void *dst, uint16_t type, uint32_t slot,
 	char *d = dst;
 	uint32_t crc;
 
+	IVSHM_FAULT_POINT("record header", d, &h, sizeof(h));
 	memcpy(d, &h, sizeof(h));
+	IVSHM_FAULT_POINT("record payload", d + sizeof(h), p1, n1);
 	if (n1)
 		memcpy(d + sizeof(h), p1, n1);
 	if (n2)
@@ -20,6 +22,7 @@ uint32_t ivshm_log_write_record(void *dst, uint16_t type, uint32_t slot,
 	memset(d + sizeof(h) + n1 + n2, 0, len - sizeof(h) - n1 - n2);
 	/* The crc is computed over what is in the region, as readers do. */
 	crc = ivshm_crc32(0, d + 4, len - 4);
+	IVSHM_FAULT_POINT("record crc", NULL, NULL, 0);
 	memcpy(d, &crc, sizeof(crc));
 	return len;
 }
@@ -35,6 +38,8 @@ void ivshm_log_init_segment(void *region, const struct ivshm_geom *g,
 
 	memcpy(h.uuid, uuid, sizeof(h.uuid));
 	h.crc = ivshm_seg_hdr_crc(&h);
+	IVSHM_FAULT_POINT("segment header", ivshm_seg_at(region, g, index), &h,
+			  sizeof(h));
 	memcpy(ivshm_seg_at(region, g, index), &h, sizeof(h));
 }
 

@@ -360,6 +360,7 @@ static int seg_claim_once(struct ivshm_store *s, uint32_t kind,
 
 		if ((uint32_t)cur != IVSHM_SEG_FREE)
 			continue;
+		IVSHM_FAULT_POINT("segment claim", NULL, NULL, 0);
 		if (!ivshm_cas(word, &cur, ((uint64_t)owner << 32) | kind))
 			continue;
 		/* Meta claims happen under the lock, so orphan checks agree. */
@@ -506,6 +507,7 @@ int ivshm_txn_commit(struct ivshm_txn *t)
 
 	if (head >= t->first_seq) {
 		/* Everything written above becomes visible at once. */
+		IVSHM_FAULT_POINT("publish", NULL, NULL, 0);
 		ivshm_store_release(&sb->head_seq, head);
 	}
 	ivshm_lock_release(s);

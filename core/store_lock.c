@@ -17,6 +17,7 @@ int ivshm_lock_acquire(struct ivshm_store *s)
 
 		if (s->fenced)
 			return -EIO;
+		IVSHM_FAULT_POINT("lock", NULL, NULL, 0);
 		if (ivshm_cas(&sb->lock, &cur, s->lock_word))
 			break;
 		holder = (uint32_t)(cur & 0xffff);
@@ -47,6 +48,7 @@ void ivshm_lock_release(struct ivshm_store *s)
 	uint64_t mine = s->lock_word;
 
 	/* If it was broken from under us, it is not ours to clear. */
+	IVSHM_FAULT_POINT("unlock", NULL, NULL, 0);
 	if (!ivshm_cas(&sb->lock, &mine, 0))
 		ivshm_log_err("store lock was taken from this peer while "
 			      "held\n");

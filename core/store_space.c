@@ -35,6 +35,7 @@ void ivshm_seg_retire(struct ivshm_store *s, uint32_t i)
 	struct ivshm_sb *sb = ivshm_sb_of(s->region);
 	struct ivshm_seg_entry *e = ivshm_seg_entry_at(s->region, &s->g, i);
 
+	IVSHM_FAULT_POINT("segment retire", NULL, NULL, 0);
 	e->free_epoch = ivshm_load_acquire(&sb->epoch);
 	e->owner = IVSHM_NONE;
 	ivshm_fence();
@@ -115,7 +116,10 @@ static void publish_ckpt(struct ivshm_store *s, const struct ivshm_ckpt_desc *d)
 	struct ivshm_sb *sb = ivshm_sb_of(s->region);
 	uint64_t gen = ivshm_load_relaxed(&sb->ckpt_gen);
 
+	IVSHM_FAULT_POINT("checkpoint descriptor", &sb->ckpt[(gen + 1) & 1], d,
+			  sizeof(*d));
 	memcpy(&sb->ckpt[(gen + 1) & 1], d, sizeof(*d));
+	IVSHM_FAULT_POINT("checkpoint publish", NULL, NULL, 0);
 	ivshm_store_release(&sb->ckpt_gen, gen + 1);
 }
 

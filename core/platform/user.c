@@ -5,9 +5,23 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../platform.h"
+
+unsigned long ivshm_fault_countdown;
+enum ivshm_fault_mode ivshm_fault_mode;
+
+void ivshm_fault_fire(const char *site, void *dst, const void *src, size_t n)
+{
+	(void)site;
+	/* A tear: the first half of the store lands, then the power goes. */
+	if (ivshm_fault_mode == IVSHM_FAULT_TEAR && dst && src && n > 1)
+		memcpy(dst, src, n / 2);
+	_exit(86);
+}
 
 void ivshm_random_bytes(void *buf, size_t n)
 {

@@ -108,6 +108,24 @@ static inline uint32_t ivshm_self_pid(void)
 	return (uint32_t)getpid();
 }
 
+/*
+ * Fault points, before every store into the region, for power-loss tests
+ * (tests/store/test_powerloss.c): when the countdown reaches zero the
+ * process dies there, before the store or (a tear) half way through it.
+ * Off (0) in normal runs: one predictable branch.
+ */
+enum ivshm_fault_mode { IVSHM_FAULT_STOP, IVSHM_FAULT_TEAR };
+extern unsigned long ivshm_fault_countdown;
+extern enum ivshm_fault_mode ivshm_fault_mode;
+void ivshm_fault_fire(const char *site, void *dst, const void *src, size_t n);
+
+#define IVSHM_FAULT_POINT(site, dst, src, n)                                 \
+	do {                                                                  \
+		if (__builtin_expect(ivshm_fault_countdown != 0, 0) &&        \
+		    --ivshm_fault_countdown == 0)                             \
+			ivshm_fault_fire(site, dst, src, n);                  \
+	} while (0)
+
 void ivshm_random_bytes(void *buf, size_t n);
 void ivshm_backoff(unsigned int attempt);
 
