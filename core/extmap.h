@@ -10,11 +10,12 @@
  * (64 bytes for one or two extents, growing with the map). Extents that
  * continue each other (same segment, offset and flags carrying on, or both
  * zeroes) are merged as they are mapped, so a file written sequentially is
- * one extent per 4 GiB.
+ * one extent per 4 GiB - 1 byte (the most an extent holds).
  *
  * Not thread-safe: the caller serializes (the store's mutex guards the
- * index). Everything is iterative; nothing allocates except map, punch and
- * move, and those allocate before they change anything.
+ * index). Everything is iterative. Only map, punch and move allocate, and
+ * they get what they need before they change anything (a root leaf left
+ * mostly empty moves to a smaller node afterwards if memory allows).
  */
 #ifndef IVSHM_EXTMAP_H
 #define IVSHM_EXTMAP_H

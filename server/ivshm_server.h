@@ -58,6 +58,9 @@ struct ivshm_server *ivshm_server_start(const struct ivshm_server_config *cfg);
 /* Serve until ivshm_server_stop(); returns 0, or -errno on a fatal error. */
 int ivshm_server_run(struct ivshm_server *srv);
 
+/* From now on, messages go to syslog (a daemon has no terminal). */
+void ivshm_server_log_to_syslog(void);
+
 /* Ask run() to return; async-signal-safe and thread-safe. */
 void ivshm_server_stop(struct ivshm_server *srv);
 

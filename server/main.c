@@ -75,10 +75,18 @@ int main(int argc, char **argv)
 	the_server = ivshm_server_start(&cfg);
 	if (!the_server)
 		return 1;
-	if (!cfg.foreground && daemon(1, 1)) {
-		fprintf(stderr, "ivshm-server: daemon: %s\n", strerror(errno));
-		ivshm_server_close(the_server);
-		return 1;
+	/*
+	 * A daemon lets go of the caller's terminal and pipes (or a shell
+	 * pipeline that started it would never end); it logs to syslog.
+	 */
+	if (!cfg.foreground) {
+		if (daemon(1, 0)) {
+			fprintf(stderr, "ivshm-server: daemon: %s\n",
+				strerror(errno));
+			ivshm_server_close(the_server);
+			return 1;
+		}
+		ivshm_server_log_to_syslog();
 	}
 	if (cfg.pidfile && write_pidfile(cfg.pidfile)) {
 		ivshm_server_close(the_server);

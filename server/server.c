@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "outq.h"
@@ -50,6 +51,7 @@ struct ivshm_server {
 };
 
 static bool verbose;
+static bool to_syslog;
 
 void srv_log(bool always, const char *fmt, ...)
 {
@@ -58,9 +60,19 @@ void srv_log(bool always, const char *fmt, ...)
 	if (!always && !verbose)
 		return;
 	va_start(ap, fmt);
-	fputs("ivshm-server: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	if (to_syslog) {
+		vsyslog(always ? LOG_ERR : LOG_INFO, fmt, ap);
+	} else {
+		fputs("ivshm-server: ", stderr);
+		vfprintf(stderr, fmt, ap);
+	}
 	va_end(ap);
+}
+
+void ivshm_server_log_to_syslog(void)
+{
+	openlog("ivshm-server", LOG_PID, LOG_DAEMON);
+	to_syslog = true;
 }
 
 static void raise_fd_limit(void)
