@@ -9,6 +9,7 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio
 	linux-image-amd64 linux-headers-amd64
 	clang libclang-rt-14-dev python3
+	sqlite3 git attr acl fio
 )
 [[ ${IVSHM_DEPS_EXTRA:-} ]] && read -r -a extra <<<"$IVSHM_DEPS_EXTRA" && pkgs+=("${extra[@]}")
 
