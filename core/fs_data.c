@@ -15,44 +15,52 @@
  */
 #define DATA_KEEP_FREE 3
 #define CLEAN_KEEP_FREE 1
-/* Below this many free segments, writes clean first. */
-#define CLEAN_START (DATA_KEEP_FREE + 3)
+/* Below this many free segments (beyond the kept ones), writes clean. */
+#define CLEAN_START 3
+/* Larger writes are split into atomic pieces of this size. */
+#define ATOMIC_WRITE_MAX (64ull << 20)
 
 struct chunk {
 	uint32_t seg, off, len;
+	uint64_t stamp;	/* the segment's claim stamp when reserved */
 };
 
-/* Reserve up to @len bytes of data space as chunks; returns bytes. */
+/*
+ * Reserve up to @len bytes of data space as at most @max chunks; returns
+ * the bytes reserved (maybe fewer), or -ENOSPC.
+ */
 static int64_t reserve(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
-		       unsigned int *n, uint32_t keep_free)
+		       unsigned int *n, unsigned int max, uint32_t keep_free)
 {
 	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
 	uint64_t got = 0;
 	int rc = 0;
 
-	*n = 0;
 	ivshm_mutex_lock(&fs->data_mu);
-	while (got < len && *n < MAX_CHUNKS) {
+	while (got < len && *n < max) {
 		uint32_t take;
 
 		if (fs->dseg == IVSHM_NONE || fs->dseg_used == g->seg_size) {
+			struct ivshm_slot *sl = ivshm_slot_at(fs->st->region,
+							      fs->st->slot);
 			uint32_t seg;
 
 			rc = ivshm_seg_claim(fs->st, IVSHM_SEG_DATA,
 					     fs->st->slot,
 					     ivshm_store_head(fs->st) + 1,
-					     keep_free, &seg);
+					     keep_free, &sl->data_seg, &seg);
 			if (rc)
 				break;
 			fs->dseg = seg;
 			fs->dseg_used = 0;
-			ivshm_slot_at(fs->st->region, fs->st->slot)->data_seg =
-				seg;
+			fs->dseg_stamp = ivshm_seg_entry_at(fs->st->region, g,
+							    seg)->free_epoch;
 		}
 		take = g->seg_size - fs->dseg_used;
 		if (take > len - got)
 			take = (uint32_t)(len - got);
-		c[(*n)++] = (struct chunk){ fs->dseg, fs->dseg_used, take };
+		c[(*n)++] = (struct chunk){ fs->dseg, fs->dseg_used, take,
+					    fs->dseg_stamp };
 		fs->dseg_used += take;
 		ivshm_seg_entry_at(fs->st->region, g, fs->dseg)->used =
 			fs->dseg_used;
@@ -60,6 +68,91 @@ static int64_t reserve(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
 	}
 	ivshm_mutex_unlock(&fs->data_mu);
 	return got ? (int64_t)got : rc;
+}
+
+/* Does the open data segment hold @len more bytes without a claim? */
+static bool fits_open_segment(struct ivshm_fs *fs, uint64_t len)
+{
+	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
+	bool fits;
+
+	ivshm_mutex_lock(&fs->data_mu);
+	fits = fs->dseg != IVSHM_NONE && g->seg_size - fs->dseg_used >= len;
+	ivshm_mutex_unlock(&fs->data_mu);
+	return fits;
+}
+
+/*
+ * Reserve all of @len, cleaning when space runs short. The chunks of a
+ * reservation that fails are simply dead bytes for the cleaner.
+ */
+static int reserve_all(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
+		       unsigned int *n, unsigned int max, uint32_t keep_free)
+{
+	uint64_t got = 0;
+	bool cleaned = false;
+
+	*n = 0;
+	/* Claims are rare: only then is it worth looking at free space. */
+	if (!fits_open_segment(fs, len) &&
+	    ivshm_seg_count_free(fs->st) < CLEAN_START + keep_free) {
+		ivshm_seg_reclaim(fs->st);
+		if (ivshm_seg_count_free(fs->st) < CLEAN_START + keep_free)
+			ivshm_fs_clean(fs, 4);
+	}
+	while (got < len) {
+		int64_t r = reserve(fs, len - got, c, n, max, keep_free);
+
+		if (r > 0) {
+			got += (uint64_t)r;
+			continue;
+		}
+		if (r != -ENOSPC || cleaned || *n == max)
+			return r ? (int)r : -ENOSPC;
+		/*
+		 * Full: peers that died may pin segments; make the log give
+		 * back what it can, and clean.
+		 */
+		cleaned = true;
+		ivshm_store_reap_dead(fs->st);
+		ivshm_fs_maybe_checkpoint(fs);
+		ivshm_fs_clean(fs, 4);
+		ivshm_seg_reclaim(fs->st);
+	}
+	return 0;
+}
+
+/*
+ * Under the store lock: are the chunks still in segments we claimed, and
+ * claimed in the same life? A cleaner on another peer may have retired a
+ * segment whose extents it could not see yet (our write was in flight).
+ */
+static bool chunks_intact(struct ivshm_fs *fs, const struct chunk *c,
+			  unsigned int n)
+{
+	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct ivshm_seg_entry *e =
+			ivshm_seg_entry_at(fs->st->region, g, c[i].seg);
+
+		if (e->state != IVSHM_SEG_DATA || e->owner != fs->st->slot ||
+		    e->free_epoch != c[i].stamp)
+			return false;
+	}
+	return true;
+}
+
+/* Our open segment was taken back: stop filling it. */
+static void drop_lost_segment(struct ivshm_fs *fs)
+{
+	struct chunk c;
+
+	ivshm_mutex_lock(&fs->data_mu);
+	c = (struct chunk){ .seg = fs->dseg, .stamp = fs->dseg_stamp };
+	if (fs->dseg != IVSHM_NONE && !chunks_intact(fs, &c, 1))
+		fs->dseg = IVSHM_NONE;
+	ivshm_mutex_unlock(&fs->data_mu);
 }
 
 static int check_file(struct ivshm_inode *n)
@@ -71,34 +164,24 @@ static int check_file(struct ivshm_inode *n)
 	return ivshm_is_reg(n) ? 0 : -EINVAL;
 }
 
-static int64_t write_some(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
-			  const char *buf, uint64_t len)
+/* One write, all or nothing: every byte reserved before the commit. */
+static int write_atomic(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
+			const char *buf, uint64_t len)
 {
 	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
-	struct chunk c[MAX_CHUNKS];
+	unsigned int max = (unsigned int)(len / g->seg_size) + 2, nc;
+	struct chunk *c = ivshm_alloc(max * sizeof(*c));
 	struct ivshm_rec_inode na;
 	struct ivshm_inode *n;
 	struct ivshm_txn *t;
-	unsigned int nc;
 	uint64_t pos = 0;
-	int64_t got;
 	int rc;
 
-	/* Clean before the reserve is reached: cleaning needs room too. */
-	if (ivshm_seg_count_free(fs->st) < CLEAN_START) {
-		ivshm_seg_reclaim(fs->st);
-		if (ivshm_seg_count_free(fs->st) < CLEAN_START)
-			ivshm_fs_clean(fs, 4);
-	}
-	got = reserve(fs, len, c, &nc, DATA_KEEP_FREE);
-	if (got == -ENOSPC) {
-		/* Full: clean, and make the log give back what it can. */
-		ivshm_fs_maybe_checkpoint(fs);
-		if (ivshm_fs_clean(fs, 4) > 0 || ivshm_seg_reclaim(fs->st))
-			got = reserve(fs, len, c, &nc, DATA_KEEP_FREE);
-	}
-	if (got <= 0)
-		return got;
+	if (!c)
+		return -ENOMEM;
+	rc = reserve_all(fs, len, c, &nc, max, DATA_KEEP_FREE);
+	if (rc)
+		goto out;
 	for (unsigned int i = 0; i < nc; i++) {
 		char *dst = ivshm_seg_at(fs->st->region, g, c[i].seg) + c[i].off;
 
@@ -108,7 +191,13 @@ static int64_t write_some(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 	}
 	rc = ivshm_txn_begin(fs->st, &t);
 	if (rc)
-		return rc;
+		goto out;
+	if (!chunks_intact(fs, c, nc)) {
+		ivshm_fs_end(fs, t, -EAGAIN);
+		drop_lost_segment(fs);
+		rc = -EAGAIN; /* copied into space taken back: again */
+		goto out;
+	}
 	n = ivshm_index_get(&fs->x, ino);
 	rc = check_file(n);
 	pos = 0;
@@ -123,8 +212,8 @@ static int64_t write_some(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 	}
 	if (!rc) {
 		na = n->a;
-		if (off + (uint64_t)got > na.size)
-			na.size = off + (uint64_t)got;
+		if (off + len > na.size)
+			na.size = off + len;
 		na.mtime = na.ctime = ivshm_now_ns();
 		/* Writing drops set-uid, and set-gid of group-executables. */
 		na.mode &= ~04000u;
@@ -133,7 +222,9 @@ static int64_t write_some(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 		rc = ivshm_fs_put_inode(t, ino, &na);
 	}
 	rc = ivshm_fs_end(fs, t, rc);
-	return rc ? rc : got;
+out:
+	ivshm_free(c);
+	return rc;
 }
 
 int64_t ivshm_fs_write(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
@@ -143,13 +234,18 @@ int64_t ivshm_fs_write(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 
 	if (off > IVSHM_MAX_FILE_SIZE || len > IVSHM_MAX_FILE_SIZE - off)
 		return -EFBIG;
-	while (done < len) {
-		int64_t n = write_some(fs, ino, off + done,
-				       (const char *)buf + done, len - done);
+	/* Each piece is atomic; only huge writes are cut into pieces. */
+	for (unsigned int retries = 0; done < len;) {
+		uint64_t piece = len - done > ATOMIC_WRITE_MAX ?
+					 ATOMIC_WRITE_MAX : len - done;
+		int rc = write_atomic(fs, ino, off + done,
+				      (const char *)buf + done, piece);
 
-		if (n < 0)
-			return done ? (int64_t)done : n;
-		done += (uint64_t)n;
+		if (rc == -EAGAIN && retries++ < 16)
+			continue;
+		if (rc)
+			return done ? (int64_t)done : rc;
+		done += piece;
 	}
 	if (a && ivshm_fs_getattr(fs, ino, a))
 		memset(a, 0, sizeof(*a));
@@ -258,19 +354,24 @@ int ivshm_fs_move_pieces(struct ivshm_fs *fs, const struct piece *p,
 	while (i < n) {
 		struct chunk c[MAX_CHUNKS];
 		struct ivshm_txn *t;
-		unsigned int nc, k;
+		unsigned int nc = 0, k;
 		uint64_t want = 0;
 		int64_t got;
 		int rc = 0;
 
 		for (uint32_t j = i; j < n && want < (uint64_t)g->seg_size; j++)
 			want += p[j].len - (j == i ? done : 0);
-		got = reserve(fs, want, c, &nc, CLEAN_KEEP_FREE);
+		got = reserve(fs, want, c, &nc, MAX_CHUNKS, CLEAN_KEEP_FREE);
 		if (got <= 0)
 			return got ? (int)got : -ENOSPC;
 		rc = ivshm_txn_begin(fs->st, &t);
 		if (rc)
 			return rc;
+		if (!chunks_intact(fs, c, nc)) {
+			ivshm_fs_end(fs, t, -EAGAIN);
+			drop_lost_segment(fs);
+			return -EAGAIN;
+		}
 		/* Lock held, index current: copy, then record the moves. */
 		ivshm_epoch_enter(fs->st);
 		for (k = 0; k < nc && !rc; k++) {

@@ -15,6 +15,7 @@ struct ivshm_fs {
 	ivshm_mutex data_mu;		/* our open data segment */
 	uint32_t dseg;			/* IVSHM_NONE: none open */
 	uint32_t dseg_used;
+	uint64_t dseg_stamp;		/* its claim stamp */
 };
 
 /* Lock the index, brought up to date. */

@@ -349,11 +349,12 @@ int ivshm_fs_rename(struct ivshm_fs *fs, uint64_t parent, const char *name,
 	if (!src)
 		return ivshm_fs_end(fs, t, -ENOENT);
 	dst = child_of(fs, nd, newname, nlen);
+	/* Onto itself (or another link of it): POSIX says do nothing. */
+	if (src == dst && !(flags & IVSHM_RENAME_NOREPLACE))
+		return ivshm_fs_end(fs, t, 0);
 	rc = rename_checks(src, dst, flags);
 	if (rc)
 		return ivshm_fs_end(fs, t, rc);
-	if (src == dst)
-		return ivshm_fs_end(fs, t, 0); /* same file: POSIX says do nothing */
 	/* A directory cannot move below itself (nor, when exchanged, dst). */
 	if ((ivshm_is_dir(src) && is_ancestor(fs, src->ino, newparent)) ||
 	    ((flags & IVSHM_RENAME_EXCHANGE) && ivshm_is_dir(dst) &&

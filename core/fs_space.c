@@ -116,15 +116,30 @@ int ivshm_fs_checkpoint(struct ivshm_fs *fs)
 	return ivshm_store_checkpoint(fs->st, emit_index, fs);
 }
 
+/*
+ * Checkpoint once the log has grown by a sixteenth of the segments, or by
+ * half the free ones when space is short (the log must not eat the room
+ * the cleaner needs). A checkpoint that failed is retried only after the
+ * log grew by one more segment, not after every commit.
+ */
 void ivshm_fs_maybe_checkpoint(struct ivshm_fs *fs)
 {
 	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
-	uint32_t limit = g->seg_count / 16;
+	struct ivshm_store *s = fs->st;
+	uint32_t grown = ivshm_store_meta_growth(s);
+	uint32_t limit = g->seg_count / 16, half_free;
 
-	if (limit < 2)
-		limit = 2;
-	if (ivshm_store_meta_growth(fs->st) >= limit)
-		ivshm_fs_checkpoint(fs); /* best effort: retried later */
+	if (grown < 2 || grown < s->ckpt_retry_at)
+		return;
+	if (grown < limit) {
+		half_free = ivshm_seg_count_free(s) / 2;
+		if (grown < half_free || half_free >= limit)
+			return;
+	}
+	if (ivshm_fs_checkpoint(fs))
+		s->ckpt_retry_at = grown + 1;
+	else
+		s->ckpt_retry_at = 0;
 }
 
 /* ---- the cleaner ---- */
@@ -234,13 +249,19 @@ static unsigned int pick_victims(struct ivshm_fs *fs, uint8_t *is_victim,
 	return n;
 }
 
-/* Retire the victims left with nothing live. Returns how many. */
+/*
+ * Retire the victims left with nothing live. Under the store lock with the
+ * index replayed to the head, so every committed extent counts; writes
+ * still in flight into a victim notice at their commit (chunks_intact).
+ */
 static unsigned int retire_empty(struct ivshm_fs *fs, const uint8_t *is_victim)
 {
 	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
 	unsigned int freed = 0;
+	struct ivshm_txn *t;
 
-	ivshm_mutex_lock(&fs->st->mu);
+	if (ivshm_txn_begin(fs->st, &t))
+		return 0;
 	for (uint32_t i = 0; i < g->seg_count; i++) {
 		struct ivshm_seg_entry *e = ivshm_seg_entry_at(fs->st->region,
 							       g, i);
@@ -249,12 +270,14 @@ static unsigned int retire_empty(struct ivshm_fs *fs, const uint8_t *is_victim)
 		    (uint32_t)ivshm_load_acquire((uint64_t *)(void *)e) !=
 			    IVSHM_SEG_DATA)
 			continue;
+		if (is_open(fs, i))
+			continue;
 		ivshm_seg_retire(fs->st, i);
 		freed++;
 	}
 	if (freed)
 		ivshm_epoch_advance(fs->st);
-	ivshm_mutex_unlock(&fs->st->mu);
+	ivshm_fs_end(fs, t, -EAGAIN); /* nothing to publish */
 	return freed;
 }
 

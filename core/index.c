@@ -391,6 +391,18 @@ static int apply_inode(struct ivshm_index *x, const struct ivshm_rec *r,
 		    ivshm_extmap_punch(&n->ext, a.size,
 				       UINT64_MAX - a.size))
 			return -ENOMEM;
+		/* A size change is also a data change from the old end on. */
+		if (ivshm_is_reg(n) && a.size != n->a.size) {
+			struct ivshm_change *c = chg_add(x, r->hdr.slot,
+							 IVSHM_CHG_DATA,
+							 n->ino);
+
+			if (c) {
+				c->off = a.size < n->a.size ? a.size :
+							      n->a.size;
+				c->len = UINT64_MAX - c->off;
+			}
+		}
 		n->a = a;
 		n->seq = r->hdr.seq;
 		chg_add(x, r->hdr.slot, IVSHM_CHG_ATTR, n->ino);

@@ -12,6 +12,13 @@ static int read_ckpt_desc(struct ivshm_store *s, struct ivshm_ckpt_desc *d)
 {
 	struct ivshm_sb *sb = ivshm_sb_of(s->region);
 
+	/* Unchanged generation: the copy we checked last time stands. */
+	if (s->ckpt_cached &&
+	    ivshm_load_acquire(&sb->ckpt_gen) == s->ckpt_gen_seen) {
+		*d = s->ckpt_seen;
+		return 0;
+	}
+
 	/* A seqlock: the generation must not move while we copy. */
 	for (int tries = 0; tries < 1000; tries++) {
 		uint64_t gen = ivshm_load_acquire(&sb->ckpt_gen);
@@ -35,6 +42,9 @@ static int read_ckpt_desc(struct ivshm_store *s, struct ivshm_ckpt_desc *d)
 				      d->log_seg, d->log_off);
 			return -EIO;
 		}
+		s->ckpt_seen = *d;
+		s->ckpt_gen_seen = gen;
+		s->ckpt_cached = true;
 		return 0;
 	}
 	ivshm_log_err("checkpoint descriptor keeps changing\n");
@@ -254,7 +264,9 @@ int ivshm_store_attach(struct ivshm_device *dev,
 	s->apply = o->apply;
 	s->apply_arg = o->apply_arg;
 	s->reset = o->reset;
+	s->orphan_scan = true;
 	ivshm_mutex_init(&s->mu);
+	ivshm_mutex_init(&s->hb_mu);
 	rc = classify_for_attach(dev, o, &s->g);
 	if (rc)
 		goto fail;
@@ -289,6 +301,7 @@ fail:
 	ivshm_free(s->rec);
 	ivshm_free(s->hb);
 	ivshm_mutex_destroy(&s->mu);
+	ivshm_mutex_destroy(&s->hb_mu);
 	ivshm_free(s);
 	return rc;
 }
@@ -302,6 +315,7 @@ void ivshm_store_detach(struct ivshm_store *s)
 	ivshm_free(s->rec);
 	ivshm_free(s->hb);
 	ivshm_mutex_destroy(&s->mu);
+	ivshm_mutex_destroy(&s->hb_mu);
 	ivshm_free(s);
 }
 
@@ -340,9 +354,9 @@ static void free_orphans(struct ivshm_store *s, uint64_t head)
  */
 static int seg_claim_once(struct ivshm_store *s, uint32_t kind,
 			  uint32_t owner, uint64_t alloc_seq, uint32_t reserve,
-			  uint32_t *out)
+			  uint32_t *publish, uint32_t *out)
 {
-	uint32_t n = s->g.seg_count, nfree = 0;
+	uint32_t n = s->g.seg_count, nfree = 0, prev;
 
 	if (reserve) {
 		for (uint32_t i = 0; i < n; i++)
@@ -360,12 +374,24 @@ static int seg_claim_once(struct ivshm_store *s, uint32_t kind,
 
 		if ((uint32_t)cur != IVSHM_SEG_FREE)
 			continue;
+		/*
+		 * Say it is ours before it can be seen claimed: the cleaner
+		 * must never take a data segment being filled for a sealed one.
+		 */
+		prev = publish ? *publish : 0;
+		if (publish)
+			*publish = i; /* the CAS below is a full barrier */
 		IVSHM_FAULT_POINT("segment claim", NULL, NULL, 0);
-		if (!ivshm_cas(word, &cur, ((uint64_t)owner << 32) | kind))
+		if (!ivshm_cas(word, &cur, ((uint64_t)owner << 32) | kind)) {
+			if (publish)
+				*publish = prev;
 			continue;
+		}
 		/* Meta claims happen under the lock, so orphan checks agree. */
 		e->alloc_seq = alloc_seq;
 		e->used = 0;
+		/* A stamp that changes if it is ever freed and claimed again. */
+		e->free_epoch = ivshm_load_acquire(&ivshm_sb_of(s->region)->epoch);
 		s->next_seg_hint = i + 1;
 		*out = i;
 		return 0;
@@ -374,13 +400,35 @@ static int seg_claim_once(struct ivshm_store *s, uint32_t kind,
 }
 
 int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
-		    uint64_t alloc_seq, uint32_t reserve, uint32_t *out)
+		    uint64_t alloc_seq, uint32_t reserve, uint32_t *publish,
+		    uint32_t *out)
 {
-	int rc = seg_claim_once(s, kind, owner, alloc_seq, reserve, out);
+	int rc = seg_claim_once(s, kind, owner, alloc_seq, reserve, publish,
+				out);
 
 	/* Nothing free: reuse what no live peer can still be reading. */
 	if (rc == -ENOSPC && ivshm_seg_reclaim(s))
-		rc = seg_claim_once(s, kind, owner, alloc_seq, reserve, out);
+		rc = seg_claim_once(s, kind, owner, alloc_seq, reserve, publish,
+				    out);
+	/*
+	 * Still nothing, yet segments wait to be freed: peers that died in
+	 * an operation may pin their epoch. Declare them dead (one lease at
+	 * most) and try once more.
+	 */
+	if (rc == -ENOSPC && ivshm_seg_count_freeing(s)) {
+		int64_t deadline = ivshm_mono_ms() + s->lease_ms + 100;
+
+		ivshm_store_reap_dead(s);
+		do {
+			if (ivshm_seg_reclaim(s))
+				rc = seg_claim_once(s, kind, owner, alloc_seq,
+						    reserve, publish, out);
+			if (rc != -ENOSPC || !ivshm_seg_count_freeing(s))
+				break;
+			/* A live peer still reads in an old epoch: wait. */
+			ivshm_backoff(256);
+		} while (ivshm_mono_ms() < deadline);
+	}
 	return rc;
 }
 
@@ -394,7 +442,7 @@ static int alloc_meta_segment(struct ivshm_txn *t, uint32_t *out)
 		return -E2BIG;
 	rc = ivshm_seg_claim(t->s, ckpt ? IVSHM_SEG_CKPT : IVSHM_SEG_META,
 			     ckpt ? t->ckpt_owner : IVSHM_NONE,
-			     t->tail.seq + 1, 0, out);
+			     t->tail.seq + 1, 0, NULL, out);
 	if (rc)
 		return rc;
 	if (!ckpt) {
@@ -417,7 +465,11 @@ int ivshm_txn_begin(struct ivshm_store *s, struct ivshm_txn **out)
 		ivshm_lock_release(s);
 		goto fail;
 	}
-	free_orphans(s, s->cur.seq);
+	/* Orphans exist only if a writer died: a lock was broken. */
+	if (s->orphan_scan) {
+		free_orphans(s, s->cur.seq);
+		s->orphan_scan = false;
+	}
 	s->txn = (struct ivshm_txn){ .s = s, .tail = s->cur,
 				     .first_seq = s->cur.seq + 1 };
 	s->in_txn = true;

@@ -75,6 +75,13 @@ void ivshm_txn_abort(struct ivshm_txn *t);
 typedef int (*ivshm_emit_fn)(void *arg, struct ivshm_txn *w);
 int ivshm_store_checkpoint(struct ivshm_store *s, ivshm_emit_fn emit,
 			   void *arg);
+/*
+ * Out of space: watch the other slots for one lease and declare the silent
+ * ones dead, so that their open segments can be cleaned. Returns how many
+ * other peers are still alive.
+ */
+int ivshm_store_reap_dead(struct ivshm_store *s);
+
 /* Meta segments this peer opened since its last checkpoint. */
 uint32_t ivshm_store_meta_growth(struct ivshm_store *s);
 

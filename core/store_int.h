@@ -42,11 +42,17 @@ struct ivshm_store {
 	bool fenced;		/* declared dead by the others: stop */
 	uint32_t next_seg_hint;
 	unsigned int epoch_depth; /* nested epoch_enter calls */
+	bool orphan_scan;	/* at attach, after breaking a dead lock */
+	uint64_t ckpt_gen_seen;	/* descriptor cached below, by generation */
+	struct ivshm_ckpt_desc ckpt_seen;
+	bool ckpt_cached;
+	uint32_t ckpt_retry_at;	/* meta growth before retrying a checkpoint */
 	uint32_t meta_since_ckpt; /* meta segments we opened since then */
 	ivshm_reset_fn reset;	/* the index must be rebuilt */
 	void *reset_arg;
 
-	struct ivshm_hb_seen *hb; /* per slot, protected by mu */
+	struct ivshm_hb_seen *hb; /* per slot, protected by hb_mu */
+	ivshm_mutex hb_mu;
 	struct ivshm_ticker *ticker;
 };
 
@@ -83,11 +89,19 @@ void ivshm_seg_retire(struct ivshm_store *s, uint32_t i);
 void ivshm_epoch_advance(struct ivshm_store *s);
 unsigned int ivshm_seg_reclaim(struct ivshm_store *s);
 uint32_t ivshm_seg_count_free(struct ivshm_store *s);
+uint32_t ivshm_seg_count_freeing(struct ivshm_store *s);
 
 /* store.c */
 int ivshm_replay_locked(struct ivshm_store *s);
+/*
+ * Claim a free segment for @kind. @publish, if given, is set to the
+ * segment's index before the claim becomes visible (a slot's data_seg).
+ * A claimed segment's free_epoch holds the epoch of the claim: a stamp
+ * that differs if it is ever freed and claimed again.
+ */
 int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
-		    uint64_t alloc_seq, uint32_t reserve, uint32_t *out);
+		    uint64_t alloc_seq, uint32_t reserve, uint32_t *publish,
+		    uint32_t *out);
 void ivshm_seg_release(struct ivshm_store *s, uint32_t i);
 
 #endif

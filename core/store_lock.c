@@ -32,6 +32,7 @@ int ivshm_lock_acquire(struct ivshm_store *s)
 			if (ivshm_cas(&sb->lock, &cur, s->lock_word)) {
 				ivshm_log_info("took the store lock from dead "
 					       "peer slot %u\n", holder - 1);
+				s->orphan_scan = true;
 				break;
 			}
 			continue;

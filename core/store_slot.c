@@ -15,16 +15,19 @@ bool ivshm_slot_is_dead(struct ivshm_store *s, uint32_t slot,
 	uint64_t hb = ivshm_load_relaxed(&sl->heartbeat);
 	struct ivshm_hb_seen *seen = &s->hb[slot];
 	int64_t now = ivshm_mono_ms();
+	bool silent;
 
 	if (ivshm_slot_state(gs) != IVSHM_SLOT_ALIVE ||
 	    (ivshm_slot_gen(gs) & 0xffffffffffffull) != expect_gen)
 		return true;
+	ivshm_mutex_lock(&s->hb_mu);
 	if (hb != seen->value || !seen->since_ms) {
 		seen->value = hb;
 		seen->since_ms = now;
-		return false;
 	}
-	if (now - seen->since_ms < (int64_t)s->lease_ms)
+	silent = now - seen->since_ms >= (int64_t)s->lease_ms;
+	ivshm_mutex_unlock(&s->hb_mu);
+	if (!silent)
 		return false;
 	/* Silent for the whole lease: fence it, whoever else also tries. */
 	if (ivshm_cas(&sl->gen_state, &gs,
@@ -34,7 +37,43 @@ bool ivshm_slot_is_dead(struct ivshm_store *s, uint32_t slot,
 	return true;
 }
 
-int ivshm_slot_claim(struct ivshm_store *s, const char *name)
+/* Declare dead every slot whose heartbeat stood still for the lease. */
+static void sweep_dead(struct ivshm_store *s)
+{
+	for (uint32_t i = 0; i < s->g.peer_slots; i++) {
+		struct ivshm_slot *sl = ivshm_slot_at(s->region, i);
+		uint64_t gs = ivshm_load_acquire(&sl->gen_state);
+
+		if (i != s->slot && ivshm_slot_state(gs) == IVSHM_SLOT_ALIVE)
+			ivshm_slot_is_dead(s, i, ivshm_slot_gen(gs) &
+							 0xffffffffffffull);
+	}
+}
+
+int ivshm_store_reap_dead(struct ivshm_store *s)
+{
+	int64_t deadline = ivshm_mono_ms() + s->lease_ms + 50;
+	unsigned int alive;
+
+	/* Watch until every silent slot has been silent for a lease. */
+	do {
+		alive = 0;
+		sweep_dead(s);
+		for (uint32_t i = 0; i < s->g.peer_slots; i++) {
+			struct ivshm_slot *sl = ivshm_slot_at(s->region, i);
+
+			alive += i != s->slot &&
+				 ivshm_slot_state(ivshm_load_acquire(
+					 &sl->gen_state)) == IVSHM_SLOT_ALIVE;
+		}
+		if (!alive)
+			break;
+		ivshm_backoff(256);
+	} while (ivshm_mono_ms() < deadline);
+	return (int)alive;
+}
+
+static int claim_once(struct ivshm_store *s, const char *name)
 {
 	for (uint32_t i = 0; i < s->g.peer_slots; i++) {
 		struct ivshm_slot *sl = ivshm_slot_at(s->region, i);
@@ -64,8 +103,22 @@ int ivshm_slot_claim(struct ivshm_store *s, const char *name)
 		ivshm_fetch_add(&sl->heartbeat, 1);
 		return 0;
 	}
-	/* Maybe some are dead but not yet declared so: look once. */
 	return -EBUSY;
+}
+
+int ivshm_slot_claim(struct ivshm_store *s, const char *name)
+{
+	int64_t deadline = ivshm_mono_ms() + s->lease_ms + 200;
+	int rc;
+
+	s->slot = IVSHM_NONE;
+	/* All taken: some may be dead; watch them for one lease. */
+	while ((rc = claim_once(s, name)) == -EBUSY &&
+	       ivshm_mono_ms() < deadline) {
+		sweep_dead(s);
+		ivshm_backoff(256);
+	}
+	return rc;
 }
 
 void ivshm_slot_release(struct ivshm_store *s)
@@ -94,4 +147,6 @@ void ivshm_heartbeat(void *arg)
 		return;
 	}
 	ivshm_fetch_add(&sl->heartbeat, 1);
+	/* Every live peer watches the others: the dead free their slots. */
+	sweep_dead(s);
 }

@@ -98,6 +98,16 @@ unsigned int ivshm_seg_reclaim(struct ivshm_store *s)
 	return n;
 }
 
+uint32_t ivshm_seg_count_freeing(struct ivshm_store *s)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->g.seg_count; i++)
+		n += ivshm_seg_entry_at(s->region, &s->g, i)->state ==
+		     IVSHM_SEG_FREEING;
+	return n;
+}
+
 uint32_t ivshm_seg_count_free(struct ivshm_store *s)
 {
 	uint32_t n = 0;
@@ -140,7 +150,7 @@ int ivshm_store_checkpoint(struct ivshm_store *s, ivshm_emit_fn emit,
 	gen = ivshm_load_relaxed(&sb->ckpt_gen);
 	/* Checkpoint segments carry the generation that will publish them. */
 	rc = ivshm_seg_claim(s, IVSHM_SEG_CKPT, (uint32_t)(gen + 1), head, 0,
-			     &first);
+			     NULL, &first);
 	if (rc)
 		goto abort;
 	ivshm_log_init_segment(s->region, &s->g, s->uuid, first,
