@@ -173,6 +173,14 @@ void bench_sock_path(char *buf, size_t len, const char *tag)
 int bench_server_listen(struct bench_server *bs, const char *tag,
 			unsigned int vectors, unsigned int max_peers)
 {
+	/* The region's size does not matter to a doorbell. */
+	return bench_server_listen_sized(bs, tag, vectors, max_peers, 64 << 10);
+}
+
+int bench_server_listen_sized(struct bench_server *bs, const char *tag,
+			      unsigned int vectors, unsigned int max_peers,
+			      uint64_t size)
+{
 	memset(bs, 0, sizeof(*bs));
 	bench_sock_path(bs->sock, sizeof(bs->sock), tag);
 	snprintf(bs->shm, sizeof(bs->shm), "ivshm-bench-%s-%d", tag,
@@ -181,7 +189,7 @@ int bench_server_listen(struct bench_server *bs, const char *tag,
 	ivshm_server_config_init(&bs->cfg);
 	bs->cfg.socket_path = bs->sock;
 	bs->cfg.shm_name = bs->shm;
-	bs->cfg.size = 64 << 10; /* the region's size does not matter here */
+	bs->cfg.size = size;
 	bs->cfg.size_given = true;
 	bs->cfg.vectors = vectors;
 	bs->cfg.max_peers = max_peers;

@@ -71,6 +71,10 @@ struct bench_server {
 /* Create the region and listen, without serving yet. 0 or -1 (printed). */
 int bench_server_listen(struct bench_server *bs, const char *tag,
 			unsigned int vectors, unsigned int max_peers);
+/* The same with a region of @size bytes (a power of two) instead of 64 KiB. */
+int bench_server_listen_sized(struct bench_server *bs, const char *tag,
+			      unsigned int vectors, unsigned int max_peers,
+			      uint64_t size);
 /* Serve in a new thread. 0 or -1 (printed). */
 int bench_server_run(struct bench_server *bs);
 /* Stop, join, close, and remove the region and the socket. */

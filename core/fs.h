@@ -110,7 +110,11 @@ int ivshm_fs_readdir(struct ivshm_fs *fs, uint64_t ino, uint64_t cookie,
 /* Bytes read (short at end of file), or -errno. */
 int64_t ivshm_fs_read(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 		      void *buf, uint64_t len);
-/* Bytes written, or -errno. */
+/*
+ * Bytes written, or -errno. @off IVSHM_APPEND writes at the end of file as
+ * the store knows it when the write commits (O_APPEND across peers).
+ */
+#define IVSHM_APPEND UINT64_MAX
 int64_t ivshm_fs_write(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 		       const void *buf, uint64_t len, struct ivshm_attr *a);
 int ivshm_fs_fallocate(struct ivshm_fs *fs, uint64_t ino, int mode,

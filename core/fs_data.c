@@ -25,6 +25,50 @@ struct chunk {
 	uint64_t stamp;	/* the segment's claim stamp when reserved */
 };
 
+/* Pin segment @seg while a reservation in it is in flight (data_mu). */
+static void pin(struct ivshm_fs *fs, uint32_t seg)
+{
+	unsigned int i, free_i = 64;
+
+	for (i = 0; i < 64; i++) {
+		if (fs->pin_count[i] && fs->pin_seg[i] == seg) {
+			fs->pin_count[i]++;
+			return;
+		}
+		if (!fs->pin_count[i] && free_i == 64)
+			free_i = i;
+	}
+	/* More than 64 segments in flight: the commit check still guards. */
+	if (free_i < 64) {
+		fs->pin_seg[free_i] = seg;
+		fs->pin_count[free_i] = 1;
+	}
+}
+
+static void unpin_all(struct ivshm_fs *fs, const struct chunk *c,
+		      unsigned int n)
+{
+	ivshm_mutex_lock(&fs->data_mu);
+	for (unsigned int k = 0; k < n; k++)
+		for (unsigned int i = 0; i < 64; i++)
+			if (fs->pin_count[i] && fs->pin_seg[i] == c[k].seg) {
+				fs->pin_count[i]--;
+				break;
+			}
+	ivshm_mutex_unlock(&fs->data_mu);
+}
+
+bool ivshm_fs_is_pinned(struct ivshm_fs *fs, uint32_t seg)
+{
+	bool pinned = false;
+
+	ivshm_mutex_lock(&fs->data_mu);
+	for (unsigned int i = 0; i < 64 && !pinned; i++)
+		pinned = fs->pin_count[i] && fs->pin_seg[i] == seg;
+	ivshm_mutex_unlock(&fs->data_mu);
+	return pinned;
+}
+
 /*
  * Reserve up to @len bytes of data space as at most @max chunks; returns
  * the bytes reserved (maybe fewer), or -ENOSPC.
@@ -61,6 +105,7 @@ static int64_t reserve(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
 			take = (uint32_t)(len - got);
 		c[(*n)++] = (struct chunk){ fs->dseg, fs->dseg_used, take,
 					    fs->dseg_stamp };
+		pin(fs, fs->dseg);
 		fs->dseg_used += take;
 		ivshm_seg_entry_at(fs->st->region, g, fs->dseg)->used =
 			fs->dseg_used;
@@ -90,7 +135,7 @@ static int reserve_all(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
 		       unsigned int *n, unsigned int max, uint32_t keep_free)
 {
 	uint64_t got = 0;
-	bool cleaned = false;
+	bool reaped = false;
 
 	*n = 0;
 	/* Claims are rare: only then is it worth looking at free space. */
@@ -107,16 +152,20 @@ static int reserve_all(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
 			got += (uint64_t)r;
 			continue;
 		}
-		if (r != -ENOSPC || cleaned || *n == max)
+		if (r != -ENOSPC || *n == max)
 			return r ? (int)r : -ENOSPC;
 		/*
-		 * Full: peers that died may pin segments; make the log give
-		 * back what it can, and clean.
+		 * Full: peers that died may pin segments (look once); make
+		 * the log give back what it can, and clean as long as that
+		 * frees something.
 		 */
-		cleaned = true;
-		ivshm_store_reap_dead(fs->st);
+		if (!reaped) {
+			ivshm_store_reap_dead(fs->st);
+			reaped = true;
+		}
 		ivshm_fs_maybe_checkpoint(fs);
-		ivshm_fs_clean(fs, 4);
+		if (ivshm_fs_clean(fs, 8) <= 0 && !ivshm_seg_reclaim(fs->st))
+			return -ENOSPC;
 		ivshm_seg_reclaim(fs->st);
 	}
 	return 0;
@@ -169,7 +218,7 @@ static int write_atomic(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 			const char *buf, uint64_t len)
 {
 	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
-	unsigned int max = (unsigned int)(len / g->seg_size) + 2, nc;
+	unsigned int max = (unsigned int)(len / g->seg_size) + 2, nc = 0;
 	struct chunk *c = ivshm_alloc(max * sizeof(*c));
 	struct ivshm_rec_inode na;
 	struct ivshm_inode *n;
@@ -200,6 +249,12 @@ static int write_atomic(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 	}
 	n = ivshm_index_get(&fs->x, ino);
 	rc = check_file(n);
+	/* Appends land at the end as it is now, under the lock. */
+	if (!rc && off == IVSHM_APPEND)
+		off = n->a.size;
+	if (!rc && (off > IVSHM_MAX_FILE_SIZE ||
+		    len > IVSHM_MAX_FILE_SIZE - off))
+		rc = -EFBIG;
 	pos = 0;
 	for (unsigned int i = 0; !rc && i < nc; i++) {
 		struct ivshm_rec_extent e = { .file_off = off + pos,
@@ -223,6 +278,7 @@ static int write_atomic(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 	}
 	rc = ivshm_fs_end(fs, t, rc);
 out:
+	unpin_all(fs, c, nc);
 	ivshm_free(c);
 	return rc;
 }
@@ -232,17 +288,21 @@ int64_t ivshm_fs_write(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 {
 	uint64_t done = 0;
 
-	if (off > IVSHM_MAX_FILE_SIZE || len > IVSHM_MAX_FILE_SIZE - off)
+	if (off != IVSHM_APPEND &&
+	    (off > IVSHM_MAX_FILE_SIZE || len > IVSHM_MAX_FILE_SIZE - off))
 		return -EFBIG;
 	/* Each piece is atomic; only huge writes are cut into pieces. */
 	for (unsigned int retries = 0; done < len;) {
 		uint64_t piece = len - done > ATOMIC_WRITE_MAX ?
 					 ATOMIC_WRITE_MAX : len - done;
-		int rc = write_atomic(fs, ino, off + done,
+		int rc = write_atomic(fs, ino, off == IVSHM_APPEND ? off :
+						       off + done,
 				      (const char *)buf + done, piece);
 
 		if (rc == -EAGAIN && retries++ < 16)
 			continue;
+		if (rc == -EAGAIN)
+			rc = -ENOSPC; /* space keeps being taken back: full */
 		if (rc)
 			return done ? (int64_t)done : rc;
 		done += piece;
@@ -365,10 +425,13 @@ int ivshm_fs_move_pieces(struct ivshm_fs *fs, const struct piece *p,
 		if (got <= 0)
 			return got ? (int)got : -ENOSPC;
 		rc = ivshm_txn_begin(fs->st, &t);
-		if (rc)
+		if (rc) {
+			unpin_all(fs, c, nc);
 			return rc;
+		}
 		if (!chunks_intact(fs, c, nc)) {
 			ivshm_fs_end(fs, t, -EAGAIN);
+			unpin_all(fs, c, nc);
 			drop_lost_segment(fs);
 			return -EAGAIN;
 		}
@@ -411,6 +474,7 @@ int ivshm_fs_move_pieces(struct ivshm_fs *fs, const struct piece *p,
 		}
 		ivshm_epoch_exit(fs->st);
 		rc = ivshm_fs_end(fs, t, rc);
+		unpin_all(fs, c, nc);
 		if (rc)
 			return rc;
 	}

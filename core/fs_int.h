@@ -16,6 +16,10 @@ struct ivshm_fs {
 	uint32_t dseg;			/* IVSHM_NONE: none open */
 	uint32_t dseg_used;
 	uint64_t dseg_stamp;		/* its claim stamp */
+	/* Segments holding our reservations not yet committed: never
+	 * victims of our own cleaner. Protected by data_mu. */
+	uint32_t pin_seg[64];
+	uint32_t pin_count[64];
 };
 
 /* Lock the index, brought up to date. */
@@ -49,6 +53,9 @@ struct piece {
 /* fs_data.c: copy @p elsewhere and commit conditional MOVE records. */
 int ivshm_fs_move_pieces(struct ivshm_fs *fs, const struct piece *p,
 			 uint32_t n);
+
+/* fs_data.c: has our own write an uncommitted reservation in @seg? */
+bool ivshm_fs_is_pinned(struct ivshm_fs *fs, uint32_t seg);
 
 /* fs_space.c */
 int ivshm_fs_reset_index(void *arg);

@@ -188,9 +188,11 @@ static int collect_inode(void *arg, struct ivshm_inode *n)
 	return v->rc;
 }
 
-/* Is data segment @i still being filled by a live peer? */
+/* Is data segment @i still being filled by a live peer (or by us)? */
 static bool is_open(struct ivshm_fs *fs, uint32_t i)
 {
+	if (ivshm_fs_is_pinned(fs, i))
+		return true;
 	for (uint32_t k = 0; k < fs->st->g.peer_slots; k++) {
 		struct ivshm_slot *sl = ivshm_slot_at(fs->st->region, k);
 

@@ -82,6 +82,12 @@ int ivshm_store_checkpoint(struct ivshm_store *s, ivshm_emit_fn emit,
  */
 int ivshm_store_reap_dead(struct ivshm_store *s);
 
+/*
+ * The doorbell server announced that peer @dev_id left: declare its slots
+ * dead now (their locks and segments come back without waiting a lease).
+ */
+int ivshm_store_peer_left(struct ivshm_store *s, uint32_t dev_id);
+
 /* Meta segments this peer opened since its last checkpoint. */
 uint32_t ivshm_store_meta_growth(struct ivshm_store *s);
 

@@ -50,26 +50,60 @@ static void sweep_dead(struct ivshm_store *s)
 	}
 }
 
+int ivshm_store_peer_left(struct ivshm_store *s, uint32_t dev_id)
+{
+	int n = 0;
+
+	/* The server saw its socket close: that peer is gone for sure. */
+	for (uint32_t i = 0; i < s->g.peer_slots; i++) {
+		struct ivshm_slot *sl = ivshm_slot_at(s->region, i);
+		uint64_t gs = ivshm_load_acquire(&sl->gen_state);
+
+		if (i == s->slot || ivshm_slot_state(gs) != IVSHM_SLOT_ALIVE ||
+		    sl->dev_id != dev_id)
+			continue;
+		if (ivshm_cas(&sl->gen_state, &gs,
+			      ivshm_gen_state(ivshm_slot_gen(gs) + 1,
+					      IVSHM_SLOT_DEAD)))
+			n++;
+	}
+	return n;
+}
+
 int ivshm_store_reap_dead(struct ivshm_store *s)
 {
-	int64_t deadline = ivshm_mono_ms() + s->lease_ms + 50;
-	unsigned int alive;
+	int64_t start = ivshm_mono_ms(), deadline = start + s->lease_ms + 50;
+	unsigned int alive, unproven;
+	uint64_t *hb0 = ivshm_alloc(s->g.peer_slots * sizeof(*hb0));
 
-	/* Watch until every silent slot has been silent for a lease. */
+	if (!hb0)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->g.peer_slots; i++)
+		hb0[i] = ivshm_load_relaxed(&ivshm_slot_at(s->region,
+							   i)->heartbeat);
+	/*
+	 * Watch until each other slot is either dead (silent for a lease)
+	 * or proven alive (its heartbeat moved since we started).
+	 */
 	do {
-		alive = 0;
+		alive = unproven = 0;
 		sweep_dead(s);
 		for (uint32_t i = 0; i < s->g.peer_slots; i++) {
 			struct ivshm_slot *sl = ivshm_slot_at(s->region, i);
 
-			alive += i != s->slot &&
-				 ivshm_slot_state(ivshm_load_acquire(
-					 &sl->gen_state)) == IVSHM_SLOT_ALIVE;
+			if (i == s->slot ||
+			    ivshm_slot_state(ivshm_load_acquire(
+				    &sl->gen_state)) != IVSHM_SLOT_ALIVE)
+				continue;
+			alive++;
+			unproven += ivshm_load_relaxed(&sl->heartbeat) ==
+				    hb0[i];
 		}
-		if (!alive)
+		if (!unproven)
 			break;
 		ivshm_backoff(256);
 	} while (ivshm_mono_ms() < deadline);
+	ivshm_free(hb0);
 	return (int)alive;
 }
 

@@ -69,7 +69,8 @@ out:
 static void inval_inode(struct ivfuse *f, uint64_t ino, off_t off,
 			off_t len)
 {
-	if (ivf_ino_known(f, ino))
+	/* The root is never looked up, yet the kernel always has it. */
+	if (ino == FUSE_ROOT_ID || ivf_ino_known(f, ino))
 		fuse_lowlevel_notify_inval_inode(f->se, ino, off, len);
 }
 

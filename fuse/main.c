@@ -74,9 +74,21 @@ static char *take_source(int *argc, char **argv)
 	return src;
 }
 
-static int open_device(const struct opts *o, struct ivshm_device **dev)
+/* Membership news from the server (any thread). */
+static void on_peer(void *arg, enum ivshm_peer_event ev, unsigned int peer)
 {
-	struct ivshm_peer_opts po = { .timeout_ms = 5000 };
+	struct ivfuse *f = arg;
+	struct ivshm_fs *fs = __atomic_load_n(&f->fs, __ATOMIC_ACQUIRE);
+
+	if (ev == IVSHM_PEER_LEFT && fs)
+		ivshm_store_peer_left(ivshm_fs_store(fs), peer);
+}
+
+static int open_device(const struct opts *o, struct ivshm_device **dev,
+		       struct ivfuse *f)
+{
+	struct ivshm_peer_opts po = { .timeout_ms = 5000, .peer_cb = on_peer,
+				      .peer_cb_arg = f };
 
 	if (o->socket && o->region) {
 		fprintf(stderr, "ivshm-fuse: give socket= or region=, not "
@@ -158,7 +170,7 @@ int main(int argc, char **argv)
 	fuse_opt_add_arg(&args, "-ofsname=ivshm");
 	fuse_opt_add_arg(&args, "-osubtype=ivshm");
 
-	if (open_device(&o, &f.dev))
+	if (open_device(&o, &f.dev, &f))
 		goto out_args;
 	/*
 	 * Check (and format) the store here, where errors reach the user;

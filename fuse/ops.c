@@ -18,6 +18,18 @@ static struct ivfuse *F(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* ns since the epoch to a timespec, right before 1970 too (floor). */
+static struct timespec ns_to_ts(int64_t ns)
+{
+	int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+
+	if (rem < 0) {
+		rem += 1000000000;
+		sec--;
+	}
+	return (struct timespec){ .tv_sec = sec, .tv_nsec = rem };
+}
+
 static void to_stat(const struct ivshm_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -30,12 +42,9 @@ static void to_stat(const struct ivshm_attr *a, struct stat *st)
 	st->st_size = (off_t)a->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)a->blocks;
-	st->st_atim.tv_sec = a->atime / 1000000000;
-	st->st_atim.tv_nsec = a->atime % 1000000000;
-	st->st_mtim.tv_sec = a->mtime / 1000000000;
-	st->st_mtim.tv_nsec = a->mtime % 1000000000;
-	st->st_ctim.tv_sec = a->ctime / 1000000000;
-	st->st_ctim.tv_nsec = a->ctime % 1000000000;
+	st->st_atim = ns_to_ts(a->atime);
+	st->st_mtim = ns_to_ts(a->mtime);
+	st->st_ctim = ns_to_ts(a->ctime);
 }
 
 static void fill_entry(struct ivfuse *f, const struct ivshm_attr *a,
@@ -72,6 +81,8 @@ static void ivf_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* Writes are committed when they return; no kernel write-back. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* O_TRUNC arrives as a setattr(size 0), not as an open flag. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 static void ivf_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -357,7 +368,6 @@ static void ivf_write_buf(fuse_req_t req, fuse_ino_t ino,
 	void *data = NULL;
 	int64_t n;
 
-	(void)fi;
 	if (in->count == 1 && !(in->buf[0].flags & FUSE_BUF_IS_FD)) {
 		data = (char *)in->buf[0].mem + in->off;
 	} else {
@@ -372,7 +382,11 @@ static void ivf_write_buf(fuse_req_t req, fuse_ino_t ino,
 		}
 		size = (size_t)n;
 	}
-	n = ivshm_fs_write(F(req)->fs, ino, (uint64_t)off, data, size, NULL);
+	/* O_APPEND: at the store's end of file, not the kernel's guess. */
+	n = ivshm_fs_write(F(req)->fs, ino,
+			   fi && (fi->flags & O_APPEND) ? IVSHM_APPEND :
+							  (uint64_t)off,
+			   data, size, NULL);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

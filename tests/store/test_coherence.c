@@ -122,7 +122,9 @@ static void on_change(void *arg, const struct ivshm_change *c, unsigned int n,
 	s->overflow |= overflow;
 	for (unsigned int i = 0; i < n; i++) {
 		s->events++;
-		if (c[i].kind == IVSHM_CHG_DATA && c[i].ino == s->ino)
+		/* Writes, not the open range a size change also reports. */
+		if (c[i].kind == IVSHM_CHG_DATA && c[i].ino == s->ino &&
+		    c[i].len < (1u << 20))
 			s->bytes += c[i].len;
 	}
 }
