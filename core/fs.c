@@ -138,6 +138,20 @@ int ivshm_fs_end(struct ivshm_fs *fs, struct ivshm_txn *t, int rc)
 	return rc;
 }
 
+void ivshm_fs_attr_of(uint64_t ino, const struct ivshm_rec_inode *r,
+		      uint64_t blocks, struct ivshm_attr *a)
+{
+	if (!a)
+		return;
+	*a = (struct ivshm_attr){
+		.ino = ino, .mode = r->mode, .uid = r->uid, .gid = r->gid,
+		.nlink = r->nlink, .size = r->size, .rdev = r->rdev,
+		.blocks = blocks, .atime = r->atime, .mtime = r->mtime,
+		.ctime = r->ctime, .btime = r->btime,
+		.generation = r->generation,
+	};
+}
+
 void ivshm_fs_fill_attr(const struct ivshm_inode *n, struct ivshm_attr *a)
 {
 	if (!a)

@@ -28,6 +28,12 @@ int ivshm_fs_enter(struct ivshm_fs *fs);
 void ivshm_fs_leave(struct ivshm_fs *fs);
 
 void ivshm_fs_fill_attr(const struct ivshm_inode *n, struct ivshm_attr *a);
+/*
+ * Attributes as an operation's own INODE record states them: what it
+ * returns, even if another peer changed the inode right after.
+ */
+void ivshm_fs_attr_of(uint64_t ino, const struct ivshm_rec_inode *r,
+		      uint64_t blocks, struct ivshm_attr *a);
 
 /* 0 if @name can be a directory entry, with its length in @len. */
 int ivshm_fs_check_name(const char *name, uint32_t *len);

@@ -35,12 +35,6 @@ static struct ivshm_inode *child_of(struct ivshm_fs *fs,
 	return e ? ivshm_index_get(&fs->x, e->child) : NULL;
 }
 
-/* Fill @a from the index after a commit; the mutex is not held. */
-static int result_attr(struct ivshm_fs *fs, uint64_t ino, struct ivshm_attr *a)
-{
-	return a ? ivshm_fs_getattr(fs, ino, a) : 0;
-}
-
 int ivshm_fs_lookup(struct ivshm_fs *fs, uint64_t parent, const char *name,
 		    struct ivshm_attr *a)
 {
@@ -121,7 +115,9 @@ static int create(struct ivshm_fs *fs, uint64_t parent, const char *name,
 	if (!rc)
 		rc = ivshm_fs_put_inode(t, parent, &pa);
 	rc = ivshm_fs_end(fs, t, rc);
-	return rc ? rc : result_attr(fs, ino, a);
+	if (!rc)
+		ivshm_fs_attr_of(ino, ni, 0, a);
+	return rc;
 }
 
 int ivshm_fs_mknod(struct ivshm_fs *fs, uint64_t parent, const char *name,
@@ -161,6 +157,7 @@ int ivshm_fs_link(struct ivshm_fs *fs, uint64_t ino, uint64_t parent,
 	struct ivshm_inode *dir, *n;
 	struct ivshm_rec_inode na, pa;
 	struct ivshm_txn *t;
+	uint64_t blocks;
 	uint32_t len;
 	int rc = ivshm_fs_check_name(name, &len);
 
@@ -188,8 +185,12 @@ int ivshm_fs_link(struct ivshm_fs *fs, uint64_t ino, uint64_t parent,
 		rc = ivshm_fs_put_dirent(t, parent, name, len, ino, na.mode);
 	if (!rc)
 		rc = ivshm_fs_put_inode(t, parent, &pa);
+	blocks = ivshm_is_reg(n) ? (ivshm_extmap_bytes(&n->ext) + 511) / 512 :
+				   0;
 	rc = ivshm_fs_end(fs, t, rc);
-	return rc ? rc : result_attr(fs, ino, a);
+	if (!rc)
+		ivshm_fs_attr_of(ino, &na, blocks, a);
+	return rc;
 }
 
 /*
@@ -426,6 +427,7 @@ int ivshm_fs_setattr(struct ivshm_fs *fs, uint64_t ino,
 	struct ivshm_rec_inode na;
 	struct ivshm_inode *n;
 	struct ivshm_txn *t;
+	uint64_t blocks;
 	int64_t now = ivshm_now_ns();
 	int rc = ivshm_txn_begin(fs->st, &t);
 
@@ -464,8 +466,18 @@ int ivshm_fs_setattr(struct ivshm_fs *fs, uint64_t ino,
 		na.mtime = now;
 	na.ctime = (sa->valid & IVSHM_SET_CTIME) ? sa->ctime : now;
 	rc = ivshm_fs_put_inode(t, ino, &na);
+	/* Blocks as they will be once a shrink dropped the tail (at most). */
+	blocks = 0;
+	if (ivshm_is_reg(n)) {
+		blocks = ivshm_extmap_bytes(&n->ext);
+		if (blocks > na.size)
+			blocks = na.size;
+		blocks = (blocks + 511) / 512;
+	}
 	rc = ivshm_fs_end(fs, t, rc);
-	return rc ? rc : result_attr(fs, ino, a);
+	if (!rc)
+		ivshm_fs_attr_of(ino, &na, blocks, a);
+	return rc;
 }
 
 int ivshm_fs_readlink(struct ivshm_fs *fs, uint64_t ino, char *buf,

@@ -281,7 +281,11 @@ int ivshm_store_attach(struct ivshm_device *dev,
 		ivshm_log_err("all %u peer slots are taken\n", s->g.peer_slots);
 		goto fail;
 	}
-	s->ticker = ivshm_ticker_start(ivshm_heartbeat, s, 100);
+	/* Four beats a lease (10..100 ms): a busy peer is never mistaken. */
+	s->ticker = ivshm_ticker_start(ivshm_heartbeat, s,
+				       s->lease_ms / 4 < 10 ? 10 :
+				       s->lease_ms / 4 > 100 ? 100 :
+							      s->lease_ms / 4);
 	if (!s->ticker) {
 		rc = -ENOMEM;
 		goto fail_slot;
@@ -406,10 +410,15 @@ int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
 	int rc = seg_claim_once(s, kind, owner, alloc_seq, reserve, publish,
 				out);
 
-	/* Nothing free: reuse what no live peer can still be reading. */
-	if (rc == -ENOSPC && ivshm_seg_reclaim(s))
+	/*
+	 * Nothing free: reuse what no live peer can still be reading. Try
+	 * again whoever reclaimed: another peer may just have freed plenty.
+	 */
+	if (rc == -ENOSPC) {
+		ivshm_seg_reclaim(s);
 		rc = seg_claim_once(s, kind, owner, alloc_seq, reserve, publish,
 				    out);
+	}
 	/*
 	 * Still nothing, yet segments wait to be freed: peers that died in
 	 * an operation may pin their epoch. Declare them dead (one lease at
@@ -420,9 +429,9 @@ int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
 
 		ivshm_store_reap_dead(s);
 		do {
-			if (ivshm_seg_reclaim(s))
-				rc = seg_claim_once(s, kind, owner, alloc_seq,
-						    reserve, publish, out);
+			ivshm_seg_reclaim(s);
+			rc = seg_claim_once(s, kind, owner, alloc_seq, reserve,
+					    publish, out);
 			if (rc != -ENOSPC || !ivshm_seg_count_freeing(s))
 				break;
 			/* A live peer still reads in an old epoch: wait. */

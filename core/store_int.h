@@ -9,6 +9,7 @@
 #define IVSHM_LOCK_FORMATTING UINT64_MAX
 
 struct ivshm_hb_seen {
+	uint64_t gen;		/* of the occupant observed */
 	uint64_t value;		/* heartbeat last seen */
 	int64_t since_ms;	/* when it last changed, our clock */
 };

@@ -21,7 +21,9 @@ bool ivshm_slot_is_dead(struct ivshm_store *s, uint32_t slot,
 	    (ivshm_slot_gen(gs) & 0xffffffffffffull) != expect_gen)
 		return true;
 	ivshm_mutex_lock(&s->hb_mu);
-	if (hb != seen->value || !seen->since_ms) {
+	/* A new occupant starts its own lease, whatever the last one did. */
+	if (hb != seen->value || !seen->since_ms || seen->gen != expect_gen) {
+		seen->gen = expect_gen;
 		seen->value = hb;
 		seen->since_ms = now;
 	}
@@ -116,6 +118,8 @@ static int claim_once(struct ivshm_store *s, const char *name)
 		if (ivshm_slot_state(gs) == IVSHM_SLOT_ALIVE)
 			continue;
 		gen = ivshm_slot_gen(gs) + 1;
+		/* A beat before ALIVE: nobody sees the old occupant's silence. */
+		ivshm_fetch_add(&sl->heartbeat, 1);
 		if (!ivshm_cas(&sl->gen_state, &gs,
 			       ivshm_gen_state(gen, IVSHM_SLOT_ALIVE)))
 			continue;

@@ -15,6 +15,9 @@
  * others keep going; they must carry on without an error (waiting for the
  * lease is fine), and their own state is checked exactly while they pause.
  *
+ * Then "regressions": what the kills found, reduced to a few steps. Run one
+ * part with "test_crash serial|concurrent|regressions".
+ *
  * IVSHM_SEED=n changes the seed; IVSHM_KILLS=n the number of kills per
  * phase; IVSHM_KEEP=1 keeps the region of a failed run.
  */

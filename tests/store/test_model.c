@@ -9,9 +9,12 @@
  * device and fs, or forked processes. A fresh peer checks everything at the
  * end, then ivshm_verify.
  *
+ * Below them, "regressions": the bugs this torture found, each reduced to
+ * a few steps. Run one part with "test_model threads|fork|regressions".
+ *
  * IVSHM_SEED=n replays with another seed (the interleaving of peers is not
- * reproducible, each peer's operations are); IVSHM_KEEP=1 keeps the region
- * of a failed run in /dev/shm.
+ * reproducible, each peer's operations are); IVSHM_PEERS=n uses fewer
+ * peers; IVSHM_KEEP=1 keeps the region of a failed run in /dev/shm.
  */
 #include <CUnit/Basic.h>
 #include <pthread.h>
@@ -775,11 +778,16 @@ struct two {
 	struct ivshm_fs *A, *B;
 };
 
-static void two_open(struct two *t, const char *tag)
+static void two_open_sized(struct two *t, const char *tag, uint64_t size)
 {
-	CU_ASSERT_FATAL(t_region_create(&t->rg, tag, REGION) == 0);
+	CU_ASSERT_FATAL(t_region_create(&t->rg, tag, size) == 0);
 	CU_ASSERT_FATAL(t_open(t->rg.path, "A", 0, true, &t->da, &t->A) == 0);
 	CU_ASSERT_FATAL(t_open(t->rg.path, "B", 0, false, &t->db, &t->B) == 0);
+}
+
+static void two_open(struct two *t, const char *tag)
+{
+	two_open_sized(t, tag, REGION);
 }
 
 static void two_close(struct two *t)
@@ -1081,6 +1089,70 @@ static void test_create_then_gone(void)
 	two_close(&t);
 }
 
+struct space_loop {
+	struct ivshm_fs *fs;
+	int64_t until;
+	bool writer;
+	int64_t rc;
+	unsigned int n;
+};
+
+/* Checkpoints, or 64 KiB files written and removed: segments churn. */
+static void *space_thread(void *arg)
+{
+	static const uint8_t buf[64 << 10];
+	struct space_loop *l = arg;
+	struct ivshm_attr a;
+
+	while (!l->rc && t_now_ms() < l->until) {
+		l->n++;
+		if (!l->writer) {
+			l->rc = ivshm_fs_checkpoint(l->fs);
+			continue;
+		}
+		l->rc = mk(l->fs, IVSHM_ROOT_INO, "w", IVSHM_S_IFREG | 0644,
+			   &a);
+		if (!l->rc)
+			l->rc = ivshm_fs_write(l->fs, a.ino, 0, buf,
+					       sizeof(buf), NULL);
+		if (l->rc == (int64_t)sizeof(buf))
+			l->rc = ivshm_fs_unlink(l->fs, IVSHM_ROOT_INO, "w",
+						false, NULL);
+	}
+	return NULL;
+}
+
+/*
+ * One peer checkpoints in a loop, another writes and removes a 64 KiB
+ * file: a 1 MiB store with nothing in it. A claim that finds nothing free
+ * retries only if its own reclaim freed something: when the other peer
+ * reclaimed everything just before, it gives up with ENOSPC on a store
+ * that is mostly free (seen in the concurrent kills).
+ */
+static void test_reclaim_race(void)
+{
+	struct space_loop la = { .rc = 0 }, lb = { .rc = 0, .writer = true };
+	char segs[200];
+	pthread_t th;
+	struct two t;
+
+	two_open_sized(&t, "tm-r5", 1 << 20);
+	la.fs = t.A;
+	lb.fs = t.B;
+	la.until = lb.until = t_now_ms() + 3000;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, space_thread, &lb) == 0);
+	space_thread(&la);
+	pthread_join(th, NULL);
+	CU_ASSERT(la.rc == 0 && lb.rc == 0);
+	if (la.rc || lb.rc) {
+		t_seg_summary(t.da, segs, sizeof(segs));
+		fprintf(stderr, "\n  checkpoint %lld after %u, write %lld "
+			"after %u (%s)\n", (long long)la.rc, la.n,
+			(long long)lb.rc, lb.n, segs);
+	}
+	two_close(&t);
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : NULL;
@@ -1107,6 +1179,8 @@ int main(int argc, char **argv)
 			    test_two_cleaners);
 		CU_add_test(s, "mknod reports ENOENT for a file it created",
 			    test_create_then_gone);
+		CU_add_test(s, "claim gives up when another peer reclaimed",
+			    test_reclaim_race);
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

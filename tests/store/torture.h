@@ -60,7 +60,7 @@ struct t_op {
 	uint8_t kind, flags, name, name2, xname, pad[3];
 	int16_t dir, dir2, node, pad2;
 	uint32_t seed, off, len, pad3;
-	uint64_t ino, gen;		/* inode created (learnt) or T_STALE's */
+	uint64_t ino, gen;		/* created (learnt), or T_STALE's */
 };
 
 struct t_rng {
