@@ -76,6 +76,36 @@ int ivshm_log_check_segment(void *region, const struct ivshm_geom *g,
 	return 0;
 }
 
+int ivshm_log_check_resume(void *region, const struct ivshm_geom *g,
+			   const uint8_t uuid[16], uint32_t seg, uint32_t off,
+			   uint64_t ckpt_seq, uint64_t head)
+{
+	struct ivshm_seg_hdr h;
+
+	if (ckpt_seq > head) {
+		ivshm_log_err("checkpoint covers up to seq %llu, beyond the "
+			      "committed head %llu\n",
+			      (unsigned long long)ckpt_seq,
+			      (unsigned long long)head);
+		return -EIO;
+	}
+	if (seg >= g->seg_count)
+		return ivshm_log_check_segment(region, g, uuid, seg,
+					       IVSHM_SEG_META, 0);
+	memcpy(&h, ivshm_seg_at(region, g, seg), sizeof(h));
+	/* Its first record precedes the resume point (or is it). */
+	if (h.first_seq > ckpt_seq + 1 ||
+	    (off == IVSHM_SEG_HDR_SIZE && h.first_seq != ckpt_seq + 1)) {
+		ivshm_log_err("segment %u, where the log resumes, starts at "
+			      "seq %llu: does not fit a resume at seq %llu\n",
+			      seg, (unsigned long long)h.first_seq,
+			      (unsigned long long)(ckpt_seq + 1));
+		return -EIO;
+	}
+	return ivshm_log_check_segment(region, g, uuid, seg, IVSHM_SEG_META,
+				       h.first_seq);
+}
+
 static int bad(const struct ivshm_cursor *c, const char *what)
 {
 	ivshm_log_err("record seq %llu at segment %u offset 0x%x: %s\n",

@@ -52,6 +52,15 @@ int ivshm_log_next(void *region, const struct ivshm_geom *g,
 		   const uint8_t uuid[16], uint64_t head,
 		   struct ivshm_cursor *c, struct ivshm_rec *r);
 
+/*
+ * Check where a checkpoint says the log resumes: the meta segment's
+ * header, a first sequence that fits the position, and no claim beyond
+ * the committed head. 0 or -EIO (logged).
+ */
+int ivshm_log_check_resume(void *region, const struct ivshm_geom *g,
+			   const uint8_t uuid[16], uint32_t seg, uint32_t off,
+			   uint64_t ckpt_seq, uint64_t head);
+
 /* Check a segment header for @kind and @first_seq; 0 or -EIO (logged). */
 int ivshm_log_check_segment(void *region, const struct ivshm_geom *g,
 			    const uint8_t uuid[16], uint32_t index,

@@ -75,6 +75,12 @@ static int load_checkpoint(struct ivshm_store *s,
 		if (rc < 0)
 			return rc;
 	}
+	rc = ivshm_log_check_resume(s->region, &s->g, s->uuid, d->log_seg,
+				    d->log_off, d->ckpt_seq,
+				    ivshm_load_acquire(&ivshm_sb_of(s->region)->
+						       head_seq));
+	if (rc)
+		return rc;
 	s->cur = (struct ivshm_cursor){ .seg = d->log_seg, .off = d->log_off,
 					.seq = d->ckpt_seq,
 					.kind = IVSHM_SEG_META };

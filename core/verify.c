@@ -69,6 +69,15 @@ static int replay(struct vctx *v)
 		}
 		v->ckpt_seen[d.ckpt_seg] = 1;
 	}
+	if (ivshm_log_check_resume(v->region, &v->g, sb->uuid, d.log_seg,
+				   d.log_off, d.ckpt_seq, v->rep->head_seq)) {
+		fail(v, "the log cannot resume where the checkpoint says "
+		     "(segment %u offset 0x%x, after seq %llu, head %llu)",
+		     d.log_seg, d.log_off, (unsigned long long)d.ckpt_seq,
+		     (unsigned long long)v->rep->head_seq);
+		ivshm_free(r);
+		return -EIO;
+	}
 	c = (struct ivshm_cursor){ .seg = d.log_seg, .off = d.log_off,
 				   .seq = d.ckpt_seq, .kind = IVSHM_SEG_META };
 	v->meta_seen[c.seg] = 1;
