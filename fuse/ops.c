@@ -559,9 +559,20 @@ static void ivf_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &st);
 }
 
+/*
+ * POSIX ACLs are not supported: refusing their xattrs makes tools fall
+ * back to chmod (cp -a would otherwise "set" a mode that never applies).
+ */
+static bool is_acl(const char *name)
+{
+	return !strncmp(name, "system.posix_acl_", 17);
+}
+
 static void ivf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 const char *value, size_t size, int flags)
 {
+	if (is_acl(name))
+		return (void)fuse_reply_err(req, EOPNOTSUPP);
 	if (size > IVSHM_XATTR_VALUE_MAX)
 		return (void)fuse_reply_err(req, E2BIG);
 	fuse_reply_err(req, -ivshm_fs_setxattr(F(req)->fs, ino, name, value,
@@ -573,9 +584,12 @@ static void ivf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void ivf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			 size_t size)
 {
-	char *buf = size ? malloc(size) : NULL;
+	char *buf;
 	int rc;
 
+	if (is_acl(name))
+		return (void)fuse_reply_err(req, EOPNOTSUPP);
+	buf = size ? malloc(size) : NULL;
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
 	rc = ivshm_fs_getxattr(F(req)->fs, ino, name, buf,

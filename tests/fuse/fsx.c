@@ -22,7 +22,12 @@
  * (this mount's pages, size and mapping must follow within -W ms).
  *
  *   fsx [-n ops] [-S seed] [-l maxsize] [-o maxop] [-f files]
- *       [-r region_mib] [-N check_every] [-C coherence_every] [-W ms] [-v]
+ *       [-r region_mib] [-N check_every] [-C coherence_every] [-W ms] [-d]
+ *       [-v]
+ *
+ * -d (dense) starts with every file full and mostly replaces truncates,
+ * punches and zeroing by writes: the live data stays near files * maxsize,
+ * so the cleaner works at that utilisation of the region.
  *
  * On a failure: what was expected and found, where the found bytes seem
  * to come from, the last 20 operations, the seed; the region is copied to
@@ -39,7 +44,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,7 +71,8 @@ static const char *const op_name[OP_COUNT] = {
  * the second mount become plain writes when there is none.
  */
 static const int op_weight[OP_COUNT] = {
-	[OP_READ] = 13, [OP_BWRITE] = 2, [OP_WRITE] = 19, [OP_DREAD] = 8, [OP_DWRITE] = 10,
+	[OP_READ] = 13, [OP_BWRITE] = 2, [OP_WRITE] = 19, [OP_DREAD] = 8,
+	[OP_DWRITE] = 10,
 	[OP_MREAD] = 8, [OP_MWRITE] = 8, [OP_TRUNC] = 6, [OP_PUNCH] = 6,
 	[OP_ZERO] = 6, [OP_FALLOC] = 4, [OP_COPY] = 8, [OP_REOPEN] = 2,
 };
@@ -95,7 +100,7 @@ struct file {
 static struct {
 	uint64_t ops, seed, maxsize, maxop, check_every, cohere_every;
 	unsigned int nfiles, region_mib, wait_ms;
-	bool verbose;
+	bool verbose, dense;
 } cfg = {
 	.ops = 100000, .maxsize = 4 << 20, .maxop = 512 << 10,
 	.check_every = 500, .cohere_every = 2000, .nfiles = 2,
@@ -201,10 +206,11 @@ fail(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n");
 	show_history();
-	fprintf(stderr, "seed %" PRIu64 " (rerun: fsx -S %" PRIu64 " -n %"
-		PRIu64 " -l %" PRIu64 " -o %" PRIu64 " -f %u -r %u)\n",
-		cfg.seed, cfg.seed, opno, cfg.maxsize, cfg.maxop, cfg.nfiles,
-		cfg.region_mib);
+	fprintf(stderr, "seed %" PRIu64 " (rerun: test_fuse_fsx -S %" PRIu64
+		" -n %" PRIu64 " -l %" PRIu64 " -o %" PRIu64 " -f %u -r %u -C %"
+		PRIu64 "%s)\n", cfg.seed, cfg.seed, opno, cfg.maxsize,
+		cfg.maxop, cfg.nfiles, cfg.region_mib, cfg.cohere_every,
+		cfg.dense ? " -d" : "");
 	save_region();
 	exit(1);
 }
@@ -409,6 +415,23 @@ static void model_write(struct file *f, uint64_t off, const void *p,
 		f->size = off + len;
 }
 
+/* Dense mode: the file starts full (operation 0's pattern). */
+static void fill_file(struct file *f)
+{
+	for (uint64_t off = 0; off < cfg.maxsize; off += 1 << 20) {
+		uint64_t len = cfg.maxsize - off < (1 << 20) ?
+				       cfg.maxsize - off : 1 << 20;
+		ssize_t n;
+
+		fill(buf, 0, off, len);
+		n = fu_pwrite_all(f->fd, buf, len, (off_t)off);
+		if (n < 0)
+			fail("filling %s at 0x%" PRIx64 ": %s", f->name, off,
+			     strerror((int)-n));
+		model_write(f, off, buf, len);
+	}
+}
+
 static void do_write(int fi, struct rec *r, bool direct)
 {
 	struct file *f = &files[fi];
@@ -608,7 +631,8 @@ static void do_copy(int fi, struct rec *r)
 	r->off = dst;
 	r->len = len;
 	/* copy_file_range needs ranges that do not overlap. */
-	if (!no_cfr && below(3) == 0 && (dst >= src + len || src >= dst + len)) {
+	if (!no_cfr && below(3) == 0 &&
+	    (dst >= src + len || src >= dst + len)) {
 		loff_t in = (loff_t)src, out = (loff_t)dst;
 		uint64_t done = 0;
 
@@ -793,13 +817,14 @@ static void usage(void)
 	fprintf(stderr,
 "usage: fsx [-n ops] [-S seed] [-l maxsize] [-o maxop] [-f files]\n"
 "           [-r region_mib] [-N check_every] [-C coherence_every]\n"
-"           [-W wait_ms] [-v]\n"
+"           [-W wait_ms] [-d] [-v]\n"
 "  -n  operations (100000)          -S  seed (0: from the clock)\n"
 "  -l  file size limit (4194304)    -o  largest operation (524288)\n"
 "  -f  files (2, at most 8)         -r  region size, MiB, power of 2 (32)\n"
 "  -N  whole-file check every N ops (500)\n"
 "  -C  second-mount check every N ops (2000; 0: no second mount)\n"
 "  -W  how long the second mount's cache may stay stale, ms (2000)\n"
+"  -d  dense files: start full, few truncates, punches and zeroing\n"
 "  -v  progress\n");
 	exit(2);
 }
@@ -808,10 +833,10 @@ static void parse(int argc, char **argv)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "n:S:l:o:f:r:N:C:W:v")) != -1) {
+	while ((c = getopt(argc, argv, "n:S:l:o:f:r:N:C:W:dv")) != -1) {
 		unsigned long long v = 0;
 
-		if (c != 'v' && c != '?')
+		if (c != 'v' && c != 'd' && c != '?')
 			v = strtoull(optarg, NULL, 0);
 		switch (c) {
 		case 'n': cfg.ops = v; break;
@@ -824,6 +849,7 @@ static void parse(int argc, char **argv)
 		case 'C': cfg.cohere_every = v; break;
 		case 'W': cfg.wait_ms = (unsigned int)v; break;
 		case 'v': cfg.verbose = true; break;
+		case 'd': cfg.dense = true; break;
 		default: usage();
 		}
 	}
@@ -864,6 +890,9 @@ static void one_op(void)
 	if (op == OP_ZERO && no_zero_range)
 		op = OP_PUNCH;
 	if (op == OP_BWRITE && !cfg.cohere_every)
+		op = OP_WRITE;
+	if (cfg.dense && (op == OP_TRUNC || op == OP_PUNCH || op == OP_ZERO) &&
+	    below(10))
 		op = OP_WRITE;
 	*r = (struct rec){ .no = opno, .op = op, .file = fi,
 			   .size0 = files[fi].size };
@@ -953,6 +982,8 @@ int main(int argc, char **argv)
 		if (!files[i].model)
 			fail("out of memory");
 		file_open(&files[i], ma.dir);
+		if (cfg.dense)
+			fill_file(&files[i]);
 	}
 	t0 = fu_ms();
 	for (opno = 1; opno <= cfg.ops; opno++) {

@@ -119,14 +119,16 @@ listing() {
 same_tree() {
 	local a=$1 b=$2 what=$3
 	# (diff cannot compare fifos: the listing does)
-	diff -r --no-dereference --exclude=fifo "$a" "$b" >"$tmp/diff.out" 2>&1 ||
+	diff -r --no-dereference --exclude=fifo "$a" "$b" \
+		>"$tmp/diff.out" 2>&1 ||
 		die "$what: diff -r $a $b: $(head -c 600 "$tmp/diff.out")"
 	listing "$a" >"$tmp/list.a"
 	listing "$b" >"$tmp/list.b"
 	if ! cmp -s "$tmp/list.a" "$tmp/list.b"; then
 		local n line
 		n=$(diff "$tmp/list.a" "$tmp/list.b" | grep -c '^<' || true)
-		line=$(cmp "$tmp/list.a" "$tmp/list.b" | sed 's/.* line //' || true)
+		line=$(cmp "$tmp/list.a" "$tmp/list.b" |
+			sed 's/.* line //' || true)
 		die "$what: metadata (type mode owner links size mtime) of" \
 		    "$n entries differs; first: \"$(sed -n "${line}p" \
 		    "$tmp/list.a")\" in $a, \"$(sed -n "${line}p" \
@@ -141,7 +143,7 @@ expect() {
 
 # ---------------------------------------------------------------- setup
 step "setup: region and two mounts"
-truncate -s 1G "$region"
+truncate -s "${IVSHM_APPS_REGION:-1G}" "$region"
 mount_fs "$mnt"
 mount_fs "$mnt2"
 # The second mount looks at the (empty) root first: its caches must follow.
@@ -277,6 +279,7 @@ int main(void)
 	return 0;
 }
 EOF
+# shellcheck disable=SC2016 # make's variables, not the shell's
 printf '%s\n' \
 	'CFLAGS = -O2 -Wall -Wextra -Werror' \
 	'calc: main.o libcalc.a' \
@@ -371,7 +374,8 @@ expect "journal_mode=WAL" "wal" \
 		if [[ $c == 1 ]]; then
 			c=$(sq "$wal" \
 				'SELECT count(*) FROM t;')
-			((c >= last)) || { echo "count went $last -> $c"; exit 1; }
+			((c >= last)) ||
+				{ echo "count went $last -> $c"; exit 1; }
 			last=$c
 		fi
 		sleep 0.02
@@ -382,6 +386,7 @@ reader=$!
 sql_fill "$wal"
 touch "$tmp/writer.done"
 wait "$reader" || die "WAL reader: $(cat "$tmp/reader.out")"
+echo "fuse_apps:   WAL $(tail -n 1 "$tmp/reader.out")"
 sql_check "$wal" "WAL" 10000 50005000
 sq "$wal" "UPDATE t SET name = 'x' || name WHERE n % 3 = 0;
 	PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
