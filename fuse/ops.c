@@ -395,13 +395,6 @@ static void ivf_write_buf(fuse_req_t req, fuse_ino_t ino,
 		free(data);
 }
 
-static void ivf_flush(fuse_req_t req, fuse_ino_t ino,
-		      struct fuse_file_info *fi)
-{
-	(void)ino, (void)fi;
-	fuse_reply_err(req, 0); /* every write is already committed */
-}
-
 static void ivf_release(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
@@ -656,7 +649,8 @@ const struct fuse_lowlevel_ops ivf_ops = {
 	.create = ivf_create,
 	.read = ivf_read,
 	.write_buf = ivf_write_buf,
-	.flush = ivf_flush,
+	/* No .flush: writes are committed when they return, and without it
+	 * the kernel stops sending a FLUSH at every close. */
 	.release = ivf_release,
 	.fsync = ivf_fsync,
 	.opendir = ivf_opendir,
