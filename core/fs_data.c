@@ -131,8 +131,8 @@ static bool fits_open_segment(struct ivshm_fs *fs, uint64_t len)
  * Reserve all of @len, cleaning when space runs short. The chunks of a
  * reservation that fails are simply dead bytes for the cleaner.
  */
-static int reserve_all(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
-		       unsigned int *n, unsigned int max, uint32_t keep_free)
+static int reserve_all(struct ivshm_fs *fs, uint64_t len, struct chunk **cp,
+		       unsigned int *n, unsigned int *max, uint32_t keep_free)
 {
 	uint64_t got = 0;
 	bool reaped = false;
@@ -146,21 +146,38 @@ static int reserve_all(struct ivshm_fs *fs, uint64_t len, struct chunk *c,
 			ivshm_fs_clean(fs, 4);
 	}
 	while (got < len) {
-		int64_t r = reserve(fs, len - got, c, n, max, keep_free);
+		int64_t r;
 
+		/* Cleaning fills the open segment too: pieces can be small. */
+		if (*n == *max) {
+			struct chunk *bigger = ivshm_alloc(2 * *max *
+							   sizeof(*bigger));
+
+			if (!bigger)
+				return -ENOMEM;
+			memcpy(bigger, *cp, *n * sizeof(*bigger));
+			ivshm_free(*cp);
+			*cp = bigger;
+			*max *= 2;
+		}
+		r = reserve(fs, len - got, *cp, n, *max, keep_free);
 		if (r > 0) {
 			got += (uint64_t)r;
 			continue;
 		}
-		if (r != -ENOSPC || *n == max)
+		if (r != -ENOSPC)
 			return r ? (int)r : -ENOSPC;
 		/*
 		 * Full: peers that died may pin segments (look once); make
 		 * the log give back what it can, and clean as long as that
 		 * frees something.
 		 */
-		if (!reaped) {
+		if (!reaped && ivshm_mono_ms() - fs->last_reap_ms >
+				       (int64_t)fs->st->lease_ms) {
+			/* At most once a lease: live peers prove themselves
+			 * only at their heartbeat, and writers must not wait. */
 			ivshm_store_reap_dead(fs->st);
+			fs->last_reap_ms = ivshm_mono_ms();
 			reaped = true;
 		}
 		ivshm_fs_maybe_checkpoint(fs);
@@ -228,7 +245,7 @@ static int write_atomic(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 
 	if (!c)
 		return -ENOMEM;
-	rc = reserve_all(fs, len, c, &nc, max, DATA_KEEP_FREE);
+	rc = reserve_all(fs, len, &c, &nc, &max, DATA_KEEP_FREE);
 	if (rc)
 		goto out;
 	for (unsigned int i = 0; i < nc; i++) {

@@ -16,6 +16,7 @@ struct ivshm_fs {
 	uint32_t dseg;			/* IVSHM_NONE: none open */
 	uint32_t dseg_used;
 	uint64_t dseg_stamp;		/* its claim stamp */
+	int64_t last_reap_ms;		/* when we last looked for the dead */
 	/* Segments holding our reservations not yet committed: never
 	 * victims of our own cleaner. Protected by data_mu. */
 	uint32_t pin_seg[64];
