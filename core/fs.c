@@ -223,15 +223,12 @@ int ivshm_fs_getattr(struct ivshm_fs *fs, uint64_t ino, struct ivshm_attr *a)
 int ivshm_fs_statfs(struct ivshm_fs *fs, struct ivshm_statfs *st)
 {
 	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
-	uint64_t used = 0;
+	uint64_t used;
 	int rc = ivshm_fs_enter(fs);
 
 	if (rc)
 		return rc;
-	for (uint32_t i = 0; i < g->seg_count; i++)
-		if (ivshm_seg_entry_at(fs->st->region, g, i)->state !=
-		    IVSHM_SEG_FREE)
-			used++;
+	used = g->seg_count - ivshm_seg_count(fs->st, IVSHM_SEG_FREE);
 	st->bsize = 4096;
 	st->blocks = (uint64_t)g->seg_count * g->seg_size / 4096;
 	st->bfree = (g->seg_count - used) * (uint64_t)g->seg_size / 4096;

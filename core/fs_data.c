@@ -135,14 +135,14 @@ static int reserve_all(struct ivshm_fs *fs, uint64_t len, struct chunk **cp,
 		       unsigned int *n, unsigned int *max, uint32_t keep_free)
 {
 	uint64_t got = 0;
-	bool reaped = false;
+	int cleaned;
 
 	*n = 0;
 	/* Claims are rare: only then is it worth looking at free space. */
 	if (!fits_open_segment(fs, len) &&
-	    ivshm_seg_count_free(fs->st) < CLEAN_START + keep_free) {
+	    ivshm_seg_count(fs->st, IVSHM_SEG_FREE) < CLEAN_START + keep_free) {
 		ivshm_seg_reclaim(fs->st);
-		if (ivshm_seg_count_free(fs->st) < CLEAN_START + keep_free)
+		if (ivshm_seg_count(fs->st, IVSHM_SEG_FREE) < CLEAN_START + keep_free)
 			ivshm_fs_clean(fs, 4);
 	}
 	while (got < len) {
@@ -172,18 +172,17 @@ static int reserve_all(struct ivshm_fs *fs, uint64_t len, struct chunk **cp,
 		 * the log give back what it can, and clean as long as that
 		 * frees something.
 		 */
-		if (!reaped && ivshm_mono_ms() - fs->last_reap_ms >
-				       (int64_t)fs->st->lease_ms) {
+		if (ivshm_mono_ms() - fs->last_reap_ms >
+		    (int64_t)fs->st->lease_ms) {
 			/* At most once a lease: live peers prove themselves
 			 * only at their heartbeat, and writers must not wait. */
 			ivshm_store_reap_dead(fs->st);
 			fs->last_reap_ms = ivshm_mono_ms();
-			reaped = true;
 		}
 		ivshm_fs_maybe_checkpoint(fs);
-		if (ivshm_fs_clean(fs, 8) <= 0 && !ivshm_seg_reclaim(fs->st))
+		cleaned = ivshm_fs_clean(fs, 8);
+		if (!ivshm_seg_reclaim(fs->st) && cleaned <= 0)
 			return -ENOSPC;
-		ivshm_seg_reclaim(fs->st);
 	}
 	return 0;
 }
@@ -221,6 +220,24 @@ static void drop_lost_segment(struct ivshm_fs *fs)
 	ivshm_mutex_unlock(&fs->data_mu);
 }
 
+/*
+ * Begin the transaction that commits @c: 0 with the store lock held, or
+ * -EAGAIN when the space was taken back meanwhile (copy again), or -errno.
+ */
+static int begin_on_chunks(struct ivshm_fs *fs, const struct chunk *c,
+			   unsigned int nc, struct ivshm_txn **t)
+{
+	int rc = ivshm_txn_begin(fs->st, t);
+
+	if (rc)
+		return rc;
+	if (chunks_intact(fs, c, nc))
+		return 0;
+	ivshm_fs_end(fs, *t, -EAGAIN);
+	drop_lost_segment(fs);
+	return -EAGAIN;
+}
+
 static int check_file(struct ivshm_inode *n)
 {
 	if (!n)
@@ -255,15 +272,9 @@ static int write_atomic(struct ivshm_fs *fs, uint64_t ino, uint64_t off,
 		memcpy(dst, buf + pos, c[i].len);
 		pos += c[i].len;
 	}
-	rc = ivshm_txn_begin(fs->st, &t);
+	rc = begin_on_chunks(fs, c, nc, &t);
 	if (rc)
 		goto out;
-	if (!chunks_intact(fs, c, nc)) {
-		ivshm_fs_end(fs, t, -EAGAIN);
-		drop_lost_segment(fs);
-		rc = -EAGAIN; /* copied into space taken back: again */
-		goto out;
-	}
 	n = ivshm_index_get(&fs->x, ino);
 	rc = check_file(n);
 	/* Appends land at the end as it is now, under the lock. */
@@ -441,16 +452,10 @@ int ivshm_fs_move_pieces(struct ivshm_fs *fs, const struct piece *p,
 		got = reserve(fs, want, c, &nc, MAX_CHUNKS, CLEAN_KEEP_FREE);
 		if (got <= 0)
 			return got ? (int)got : -ENOSPC;
-		rc = ivshm_txn_begin(fs->st, &t);
+		rc = begin_on_chunks(fs, c, nc, &t);
 		if (rc) {
 			unpin_all(fs, c, nc);
 			return rc;
-		}
-		if (!chunks_intact(fs, c, nc)) {
-			ivshm_fs_end(fs, t, -EAGAIN);
-			unpin_all(fs, c, nc);
-			drop_lost_segment(fs);
-			return -EAGAIN;
 		}
 		/* Lock held, index current: copy, then record the moves. */
 		ivshm_epoch_enter(fs->st);

@@ -132,7 +132,7 @@ void ivshm_fs_maybe_checkpoint(struct ivshm_fs *fs)
 	if (grown < 2 || grown < s->ckpt_retry_at)
 		return;
 	if (grown < limit) {
-		half_free = ivshm_seg_count_free(s) / 2;
+		half_free = ivshm_seg_count(s, IVSHM_SEG_FREE) / 2;
 		if (grown < half_free || half_free >= limit)
 			return;
 	}
@@ -215,7 +215,7 @@ static unsigned int pick_victims(struct ivshm_fs *fs, uint8_t *is_victim,
 	const struct ivshm_geom *g = ivshm_store_geom(fs->st);
 	uint64_t head = fs->st->cur.seq;
 	/* What may be copied: the free segments the cleaner may use. */
-	uint32_t nfree = ivshm_seg_count_free(fs->st);
+	uint32_t nfree = ivshm_seg_count(fs->st, IVSHM_SEG_FREE);
 	uint64_t budget = nfree > 1 ? (uint64_t)(nfree - 1) * g->seg_size : 0;
 	unsigned int n = 0;
 

@@ -366,15 +366,10 @@ static int seg_claim_once(struct ivshm_store *s, uint32_t kind,
 			  uint32_t owner, uint64_t alloc_seq, uint32_t reserve,
 			  uint32_t *publish, uint32_t *out)
 {
-	uint32_t n = s->g.seg_count, nfree = 0, prev;
+	uint32_t n = s->g.seg_count, prev;
 
-	if (reserve) {
-		for (uint32_t i = 0; i < n; i++)
-			nfree += ivshm_seg_entry_at(s->region, &s->g,
-						    i)->state == IVSHM_SEG_FREE;
-		if (nfree <= reserve)
-			return -ENOSPC;
-	}
+	if (reserve && ivshm_seg_count(s, IVSHM_SEG_FREE) <= reserve)
+		return -ENOSPC;
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = (s->next_seg_hint + k) % n;
 		struct ivshm_seg_entry *e = ivshm_seg_entry_at(s->region, &s->g,
@@ -430,7 +425,7 @@ int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
 	 * an operation may pin their epoch. Declare them dead (one lease at
 	 * most) and try once more.
 	 */
-	if (rc == -ENOSPC && ivshm_seg_count_freeing(s)) {
+	if (rc == -ENOSPC && ivshm_seg_count(s, IVSHM_SEG_FREEING)) {
 		int64_t deadline = ivshm_mono_ms() + s->lease_ms + 100;
 
 		ivshm_store_reap_dead(s);
@@ -438,7 +433,7 @@ int ivshm_seg_claim(struct ivshm_store *s, uint32_t kind, uint32_t owner,
 			ivshm_seg_reclaim(s);
 			rc = seg_claim_once(s, kind, owner, alloc_seq, reserve,
 					    publish, out);
-			if (rc != -ENOSPC || !ivshm_seg_count_freeing(s))
+			if (rc != -ENOSPC || !ivshm_seg_count(s, IVSHM_SEG_FREEING))
 				break;
 			/* A live peer still reads in an old epoch: wait. */
 			ivshm_backoff(256);

@@ -67,6 +67,12 @@ static inline unsigned int ivshm_slot_state(uint64_t gen_state)
 	return (unsigned int)(gen_state & 3);
 }
 
+/* The generation as the lock word holds it (48 bits, above the slot). */
+static inline uint64_t ivshm_slot_gen48(uint64_t gen_state)
+{
+	return ivshm_slot_gen(gen_state) & 0xffffffffffffull;
+}
+
 static inline uint64_t ivshm_gen_state(uint64_t gen, unsigned int state)
 {
 	return (gen << 2) | state;
@@ -89,8 +95,8 @@ void ivshm_epoch_exit(struct ivshm_store *s);
 void ivshm_seg_retire(struct ivshm_store *s, uint32_t i);
 void ivshm_epoch_advance(struct ivshm_store *s);
 unsigned int ivshm_seg_reclaim(struct ivshm_store *s);
-uint32_t ivshm_seg_count_free(struct ivshm_store *s);
-uint32_t ivshm_seg_count_freeing(struct ivshm_store *s);
+/* How many segments are in @state (a walk of the segment table). */
+uint32_t ivshm_seg_count(struct ivshm_store *s, uint32_t state);
 
 /* store.c */
 int ivshm_replay_locked(struct ivshm_store *s);

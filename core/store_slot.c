@@ -18,7 +18,7 @@ bool ivshm_slot_is_dead(struct ivshm_store *s, uint32_t slot,
 	bool silent;
 
 	if (ivshm_slot_state(gs) != IVSHM_SLOT_ALIVE ||
-	    (ivshm_slot_gen(gs) & 0xffffffffffffull) != expect_gen)
+	    ivshm_slot_gen48(gs) != expect_gen)
 		return true;
 	ivshm_mutex_lock(&s->hb_mu);
 	/* A new occupant starts its own lease, whatever the last one did. */
@@ -47,8 +47,7 @@ static void sweep_dead(struct ivshm_store *s)
 		uint64_t gs = ivshm_load_acquire(&sl->gen_state);
 
 		if (i != s->slot && ivshm_slot_state(gs) == IVSHM_SLOT_ALIVE)
-			ivshm_slot_is_dead(s, i, ivshm_slot_gen(gs) &
-							 0xffffffffffffull);
+			ivshm_slot_is_dead(s, i, ivshm_slot_gen48(gs));
 	}
 }
 
@@ -177,7 +176,7 @@ void ivshm_heartbeat(void *arg)
 	uint64_t gs = ivshm_load_acquire(&sl->gen_state);
 
 	if (ivshm_slot_state(gs) != IVSHM_SLOT_ALIVE ||
-	    (ivshm_slot_gen(gs) & 0xffffffffffffull) != s->gen) {
+	    ivshm_slot_gen48(gs) != s->gen) {
 		if (!s->fenced)
 			ivshm_log_err("peer slot %u was declared dead by "
 				      "another peer: detaching\n", s->slot);

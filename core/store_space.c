@@ -63,8 +63,7 @@ static uint64_t oldest_active_epoch(struct ivshm_store *s)
 			continue;
 		/* A silent peer cannot hold reclamation back for ever. */
 		if (i != s->slot &&
-		    ivshm_slot_is_dead(s, i, ivshm_slot_gen(gs) &
-						     0xffffffffffffull))
+		    ivshm_slot_is_dead(s, i, ivshm_slot_gen48(gs)))
 			continue;
 		oldest = ep;
 	}
@@ -98,23 +97,12 @@ unsigned int ivshm_seg_reclaim(struct ivshm_store *s)
 	return n;
 }
 
-uint32_t ivshm_seg_count_freeing(struct ivshm_store *s)
+uint32_t ivshm_seg_count(struct ivshm_store *s, uint32_t state)
 {
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < s->g.seg_count; i++)
-		n += ivshm_seg_entry_at(s->region, &s->g, i)->state ==
-		     IVSHM_SEG_FREEING;
-	return n;
-}
-
-uint32_t ivshm_seg_count_free(struct ivshm_store *s)
-{
-	uint32_t n = 0;
-
-	for (uint32_t i = 0; i < s->g.seg_count; i++)
-		n += ivshm_seg_entry_at(s->region, &s->g, i)->state ==
-		     IVSHM_SEG_FREE;
+		n += ivshm_seg_entry_at(s->region, &s->g, i)->state == state;
 	return n;
 }
 
